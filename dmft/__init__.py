@@ -1,0 +1,22 @@
+"""Dynamical mean-field theory of (stochastic) gradient descent on high-dimensional classification.
+
+    >>> import dmft
+    >>> problem = dmft.Problem.from_flat(algorithm="sgd", batch_fraction=0.3, steps=60)
+    >>> result = dmft.solve(problem, dmft.SolverOptions(samples=4000))
+    >>> result.save("out.h5")
+"""
+
+from ._version import __version__
+from .algorithms import Algorithm
+from .datasets import Dataset
+from .errors import DivergenceError, DmftError, ParameterError
+from .io import load
+from .losses import Loss
+from .problem import Problem
+from .result import Result
+from .solvers import SolverOptions, solve
+
+__all__ = [
+    "__version__", "Algorithm", "Dataset", "DivergenceError", "DmftError", "Loss", "ParameterError",
+    "Problem", "Result", "SolverOptions", "load", "solve",
+]

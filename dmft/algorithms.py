@@ -1,0 +1,81 @@
+"""Training algorithms: GD, SGD, persistent SGD (+ Langevin noise), as selection processes.
+
+The selection variable s_mu(k) in {0, 1} says whether sample mu is in the minibatch at
+step k (THEORY.md section 1). The same process drives the DMFT effective samples and
+the finite-d simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ParameterError
+
+ALGORITHMS = ("gd", "sgd", "persistent-sgd")
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """``batch_fraction`` b, ``persistence_time`` tau (persistent SGD), Langevin ``temperature`` T.
+
+    ``batch_average`` divides the minibatch gradient by b (everyday SGD) instead of the
+    partial sum of the DMFT literature (B = 1).
+    """
+
+    name: str = "sgd"
+    batch_fraction: float = 0.3
+    persistence_time: float = 2.0
+    temperature: float = 0.0
+    batch_average: bool = False
+
+    def __post_init__(self) -> None:
+        if self.name not in ALGORITHMS:
+            raise ParameterError("algorithm", f"unknown algorithm {self.name!r}; choose from {', '.join(ALGORITHMS)}")
+        if self.name != "gd" and not (0 < self.batch_fraction <= 1):
+            raise ParameterError("batch_fraction", f"must lie in (0, 1], got {self.batch_fraction}")
+        if self.name == "persistent-sgd" and not (self.persistence_time > 0 and math.isfinite(self.persistence_time)):
+            raise ParameterError("persistence_time", f"must be > 0 and finite, got {self.persistence_time}")
+        if not (self.temperature >= 0 and math.isfinite(self.temperature)):
+            raise ParameterError("temperature", f"must be >= 0 and finite, got {self.temperature}")
+
+    @property
+    def effective_batch_fraction(self) -> float:
+        return 1.0 if self.name == "gd" else self.batch_fraction
+
+    @property
+    def gradient_divisor(self) -> float:
+        """B of THEORY.md: 1 for the partial sum, b for the batch average."""
+        return self.effective_batch_fraction if self.batch_average else 1.0
+
+    def check_step(self, dt: float) -> None:
+        """Persistent SGD's switching probabilities per step must be <= 1."""
+        if self.name != "persistent-sgd":
+            return
+        b, tau = self.batch_fraction, self.persistence_time
+        if dt / tau > 1:
+            raise ParameterError("persistence_time", f"must be >= dt = {dt} (join probability dt/tau <= 1), got {tau}")
+        if dt * (1 - b) / (b * tau) > 1:
+            raise ParameterError(
+                "persistence_time",
+                f"must be >= dt (1 - b) / b = {dt * (1 - b) / b:g} (leave probability <= 1), got {tau}",
+            )
+
+    def initial_selection(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """s(0) for n samples, as floats in {0, 1}."""
+        if self.name == "gd":
+            return np.ones(n)
+        return (rng.random(n) < self.batch_fraction).astype(float)
+
+    def next_selection(self, rng: np.random.Generator, s: np.ndarray, dt: float) -> np.ndarray:
+        """s(k+1) given s(k)."""
+        if self.name == "gd":
+            return s
+        if self.name == "sgd":
+            return (rng.random(s.shape[0]) < self.batch_fraction).astype(float)
+        b, tau = self.batch_fraction, self.persistence_time
+        leave, join = dt * (1 - b) / (b * tau), dt / tau
+        u = rng.random(s.shape[0])
+        return np.where(s > 0, (u >= leave).astype(float), (u < join).astype(float))

@@ -1,0 +1,161 @@
+"""Command line: a thin click layer over the Python API.
+
+Every command turns a ``DmftError`` (bad input, divergence, unreadable file) into one
+line on stderr and exit status 2, and leaves no partial output file behind.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import DmftError, ParameterError
+from .problem import PROBLEM_KEYS, Problem
+
+# Problem options shared by `solve`, `simulate` and grids. Defaults live in the dataclasses:
+# here every default is None, so a value given on the command line can be told apart
+# from one to be taken from --config or from the dataclass default.
+PROBLEM_OPTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("--dataset", dict(type=click.Choice(["gmm2", "gmm3", "random-labels"]), help="Data model [gmm2].")),
+    ("--alpha", dict(type=float, help="Samples per dimension n/d [2]."), ),
+    ("--delta", dict(type=float, help="Noise variance Delta of the clusters [0.5].")),
+    ("--rho", dict(type=float, help="Class probability rho [0.5].")),
+    ("--theta", dict(type=float, help="Threshold of the gmm3 readout h^2 - theta [1].")),
+    ("--loss", dict(type=click.Choice(["logistic", "square", "square-hinge", "smooth-hinge", "hinge"]),
+                    help="Loss [logistic].")),
+    ("--margin", dict(type=float, help="Margin kappa of the hinge losses [1].")),
+    ("--sharpness", dict(type=float, help="Sharpness beta of the smooth hinge [10].")),
+    ("--ridge", dict(type=float, help="Ridge lambda [0.1].")),
+    ("--algorithm", dict(type=click.Choice(["gd", "sgd", "persistent-sgd"]), help="Algorithm [sgd].")),
+    ("--batch-fraction", dict(type=float, help="Batch fraction b [0.3].")),
+    ("--persistence-time", dict(type=float, help="Persistence time tau of persistent SGD [2].")),
+    ("--temperature", dict(type=float, help="Langevin temperature T [0].")),
+    ("--batch-average/--batch-sum", dict(default=None, help="Divide the minibatch gradient by b [--batch-sum].")),
+    ("--dt", dict(type=float, help="Step size eta [0.1].")),
+    ("--steps", dict(type=int, help="Number of steps N [100].")),
+    ("--init-variance", dict(type=float, help="Initial variance sigma0^2 [1].")),
+]
+
+
+def add_options(options: list[tuple[str, dict[str, Any]]]) -> Callable:
+    def decorate(command: Callable) -> Callable:
+        for name, settings in reversed(options):
+            command = click.option(name, **settings)(command)
+        return command
+
+    return decorate
+
+
+def load_config(path: str | None) -> dict[str, Any]:
+    """Flat keys of a TOML file; [problem]/[solver] tables are merged in."""
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise DmftError(f"config: no such file {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise DmftError(f"config: {path} is not valid TOML ({error})") from None
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in ("problem", "solver") and isinstance(value, dict):
+            flat.update(value)
+        else:
+            flat[key] = value
+    return flat
+
+
+def split_options(given: dict[str, Any], config: dict[str, Any], solver_keys: tuple[str, ...]):
+    """Merge config and command line (command line wins) into (problem, solver) keyword dicts."""
+    merged = {**config, **{key: value for key, value in given.items() if value is not None}}
+    unknown = sorted(set(merged) - set(PROBLEM_KEYS) - set(solver_keys))
+    if unknown:
+        raise ParameterError(unknown[0], "unknown option")
+    problem_kwargs = {key: merged[key] for key in PROBLEM_KEYS if key in merged}
+    solver_kwargs = {key: merged[key] for key in solver_keys if key in merged}
+    return problem_kwargs, solver_kwargs
+
+
+def one_line_errors(command: Callable) -> Callable:
+    """Report DmftError as one line and exit 2 (click's own usage errors also exit 2)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DmftError as error:
+            click.echo(f"Error: {error}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: nothing was written.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+class StepProgress:
+    """A click progress bar fed by ``progress(done, total)`` callbacks; silent when not a terminal."""
+
+    def __init__(self, label: str, enabled: bool = True):
+        self.label, self.enabled, self.bar, self.done = label, enabled, None, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_eta=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@click.group()
+@click.version_option(package_name="dmft")
+def main() -> None:
+    """DMFT of (stochastic) gradient descent on high-dimensional classification."""
+
+
+@main.command()
+@add_options(PROBLEM_OPTIONS)
+@click.option("--samples", type=int, help="Monte Carlo population N_s [10000].")
+@click.option("--subpopulations", type=int, help="Independent subpopulations, for error bars [4].")
+@click.option("--seed", type=int, help="Random seed [0].")
+@click.option("--method", type=click.Choice(["march", "iterate"]), help="Causal march or fixed-point loop [march].")
+@click.option("--response", type=click.Choice(["probe", "exact"]), help="Response estimator [probe].")
+@click.option("--probes", type=int, help="Random probes per sample [1].")
+@click.option("--damping", type=float, help="iterate: kernels <- damping old + (1 - damping) new [0.3].")
+@click.option("--tolerance", type=float, help="iterate: stop when the kernel change is below this many standard errors [2].")
+@click.option("--max-iterations", type=int, help="iterate: at most this many iterations [100].")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@one_line_errors
+def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
+    """Solve the DMFT and write the solution to an HDF5 file."""
+    from .options import SOLVER_KEYS, SolverOptions
+    from .solvers import solve as solve_problem
+
+    if Path(output).exists() and not overwrite:
+        raise DmftError(f"{output} exists; pass --overwrite to replace it")
+    problem_kwargs, solver_kwargs = split_options(given, load_config(config), SOLVER_KEYS)
+    problem = Problem.from_flat(**problem_kwargs)
+    options = SolverOptions.from_flat(**solver_kwargs)
+    progress = StepProgress("solving", enabled=not quiet and sys.stderr.isatty())
+    try:
+        result = solve_problem(problem, options, progress=progress)
+    finally:
+        progress.close()
+    result.save(output, overwrite=overwrite)
+    click.echo(result.summary())
+    click.echo(f"wrote {output}")

@@ -1,0 +1,77 @@
+"""Datasets: how a training pair (c, y) is drawn and which readout phi the model uses.
+
+x = c v / sqrt(d) + sqrt(Delta) z (THEORY.md section 1). The DMFT needs only the law
+of (c, y) and the readout; the simulator also draws x.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from .errors import ParameterError
+from .losses import LINEAR, SYMMETRIC
+
+DATASETS = ("gmm2", "gmm3", "random-labels")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """n = alpha d samples with noise variance ``delta``; ``rho`` and ``theta`` as in THEORY.md."""
+
+    name: str = "gmm2"
+    alpha: float = 2.0
+    delta: float = 0.5
+    rho: float = 0.5
+    theta: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.name not in DATASETS:
+            raise ParameterError("dataset", f"unknown dataset {self.name!r}; choose from {', '.join(DATASETS)}")
+        if not (self.alpha > 0 and math.isfinite(self.alpha)):
+            raise ParameterError("alpha", f"must be > 0 and finite, got {self.alpha}")
+        if not (self.delta > 0 and math.isfinite(self.delta)):
+            raise ParameterError("delta", f"must be > 0 and finite, got {self.delta}")
+        if self.name != "random-labels" and not (0 < self.rho < 1):
+            raise ParameterError("rho", f"must lie in (0, 1), got {self.rho}")
+        if not (self.theta >= 0 and math.isfinite(self.theta)):
+            raise ParameterError("theta", f"must be >= 0 and finite, got {self.theta}")
+
+    @property
+    def readout_code(self) -> int:
+        return SYMMETRIC if self.name == "gmm3" else LINEAR
+
+    def draw_labels(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw n pairs (c, y) as float arrays."""
+        if self.name == "gmm2":
+            c = np.where(rng.random(n) < self.rho, 1.0, -1.0)
+            return c, c.copy()
+        if self.name == "gmm3":
+            u = rng.random(n)
+            c = np.where(u < self.rho / 2, 1.0, np.where(u < self.rho, -1.0, 0.0))
+            return c, np.where(c != 0, 1.0, -1.0)
+        return np.zeros(n), np.where(rng.random(n) < 0.5, 1.0, -1.0)
+
+    def test_error(self, m: np.ndarray, self_overlap: np.ndarray) -> np.ndarray:
+        """Generalisation error of weights with overlap m = w.v/d and |w|^2/d = self_overlap.
+
+        A fresh sample has h = c m + sqrt(Delta |w|^2/d) N(0, 1) (THEORY.md section 5).
+        """
+        m = np.asarray(m, dtype=float)
+        sigma = np.sqrt(self.delta * np.maximum(np.asarray(self_overlap, dtype=float), 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.name == "gmm2":
+                # P(c h <= 0) = Phi(-m / sigma) for both classes; sigma = 0 and m = 0: coin flip.
+                z = np.where(sigma > 0, -m / np.where(sigma > 0, sigma, 1.0), np.where(m > 0, -np.inf, 0.0))
+                return np.where((sigma == 0) & (m == 0), 0.5, ndtr(z))
+            if self.name == "random-labels":
+                return np.full_like(m, 0.5)
+            # gmm3: y = +1 iff c != 0, prediction +1 iff h^2 > theta.
+            r = math.sqrt(self.theta)
+            s = np.where(sigma > 0, sigma, np.inf)
+            inside_signal = ndtr((r - m) / s) - ndtr((-r - m) / s)  # P(|m + sigma z| <= r)
+            outside_noise = 2.0 * ndtr(-r / s)  # P(|sigma z| > r)
+            return self.rho * inside_signal + (1.0 - self.rho) * outside_noise

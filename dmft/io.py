@@ -1,0 +1,167 @@
+"""HDF5 storage of results: one layout, written atomically, read back into objects.
+
+A result occupies one HDF5 group (the file root for ``dmft solve``, one group per point
+for grids): datasets ``time, m, C, R, A, train_loss, train_error, test_error`` and
+``<name>_stderr``, a group ``kernels`` (``Gamma_C, K, mu_hat``), a group ``diagnostics``,
+and as attributes every parameter under its option name plus provenance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from ._version import __version__
+from .errors import DmftError
+from .problem import PROBLEM_KEYS, Problem
+from .result import KERNELS, OBSERVABLES, Result
+from .options import SOLVER_KEYS, SolverOptions
+
+FORMAT_VERSION = 1
+KIND_SOLVE = "dmft-solve"
+
+
+class FileFormatError(DmftError):
+    """A file that is not a readable dmft output of the expected kind."""
+
+
+def provenance() -> dict[str, Any]:
+    """Who wrote the file, with what, and when."""
+    import numba
+    import scipy
+
+    return {
+        "dmft_version": __version__,
+        "format_version": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host_python": platform.python_version(),
+        "numpy_version": np.__version__,
+        "scipy_version": scipy.__version__,
+        "numba_version": numba.__version__,
+        "h5py_version": h5py.__version__,
+    }
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, overwrite: bool = False) -> Iterator[h5py.File]:
+    """Open a temporary HDF5 file beside ``path``; it replaces ``path`` only on success.
+
+    A crash mid-write leaves the previous file (or none), never a truncated one.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise DmftError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+    if not path.parent.exists():
+        raise DmftError(f"cannot write {path}: directory {path.parent} does not exist")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with h5py.File(tmp_name, "w") as handle:
+            yield handle
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def _attribute(value: Any) -> Any:
+    """HDF5 attributes take numbers, strings and bools; None becomes an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return value
+
+
+def write_result(group: h5py.Group, result: Result) -> None:
+    """Write ``result`` into an open HDF5 group (file root or a grid point)."""
+    compress = {"compression": "gzip", "compression_opts": 4}
+    group.create_dataset("time", data=result.time)
+    for name in OBSERVABLES:
+        data = getattr(result, name)
+        group.create_dataset(name, data=data, **(compress if data.ndim == 2 else {}))
+        if name in result.stderr:
+            error = result.stderr[name]
+            group.create_dataset(f"{name}_stderr", data=error, **(compress if error.ndim == 2 else {}))
+    kernels = group.create_group("kernels")
+    for name in KERNELS:
+        data = getattr(result, name)
+        kernels.create_dataset(name, data=data, **(compress if data.ndim == 2 else {}))
+    diagnostics = group.create_group("diagnostics")
+    for key, value in result.diagnostics.items():
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for index, array in enumerate(value):
+                diagnostics.create_dataset(f"{key}_{index}", data=array)
+        else:
+            group.attrs[key] = _attribute(value)
+    for key, value in result.problem.flat().items():
+        group.attrs[key] = _attribute(value)
+    for key, value in result.options.flat().items():
+        group.attrs[key] = _attribute(value)
+    group.attrs["kind"] = KIND_SOLVE
+    for key, value in provenance().items():
+        group.attrs[key] = value
+
+
+def save_result(result: Result, path: str | os.PathLike, overwrite: bool = False) -> None:
+    with atomic_h5(path, overwrite=overwrite) as handle:
+        write_result(handle, result)
+
+
+def read_result(group: h5py.Group) -> Result:
+    """Rebuild a Result from a group written by ``write_result``."""
+    attrs = dict(group.attrs)
+    if attrs.get("kind") != KIND_SOLVE:
+        raise FileFormatError(f"{group.file.filename}: not a `dmft solve` result (kind = {attrs.get('kind')!r})")
+    version = int(attrs.get("format_version", 0))
+    if version > FORMAT_VERSION:
+        raise FileFormatError(f"{group.file.filename}: written by dmft {attrs.get('dmft_version')} in format "
+                              f"{version}; this dmft {__version__} reads format <= {FORMAT_VERSION}: upgrade dmft")
+    problem = Problem.from_flat(**{key: _native(attrs[key]) for key in PROBLEM_KEYS if key in attrs})
+    options = SolverOptions.from_flat(**{key: _native(attrs[key]) for key in SOLVER_KEYS if key in attrs})
+    arrays = {name: group[name][()] for name in OBSERVABLES}
+    arrays.update({name: group["kernels"][name][()] for name in KERNELS})
+    stderr = {name: group[f"{name}_stderr"][()] for name in OBSERVABLES if f"{name}_stderr" in group}
+    diagnostics: dict[str, Any] = {}
+    for key in ("wall_time", "subpopulations", "converged", "iterations"):
+        if key in attrs:
+            diagnostics[key] = _native(attrs[key])
+    for name in group["diagnostics"]:
+        diagnostics[name] = group["diagnostics"][name][()]
+    return Result(problem=problem, options=options, time=group["time"][()], stderr=stderr,
+                  diagnostics=diagnostics, **arrays)
+
+
+def load(path: str | os.PathLike) -> Result:
+    """Read a ``dmft solve`` file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileFormatError(f"{path}: no such file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise FileFormatError(f"{path}: not a readable HDF5 file ({error})") from None
+    with handle:
+        try:
+            return read_result(handle)
+        except KeyError as error:
+            raise FileFormatError(f"{path}: incomplete dmft file, missing {error}") from None
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars from h5py attributes -> Python scalars."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode()
+    return value

@@ -1,0 +1,78 @@
+"""How to solve: method, response estimator, Monte Carlo population, fixed-point settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ParameterError
+
+METHODS = ("march", "iterate")
+RESPONSES = ("probe", "exact")
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """Options of ``dmft.solve``.
+
+    samples:         N_s effective samples in the whole Monte Carlo population.
+    subpopulations:  the population is split into this many independent parts, each
+                     solved self-consistently on its own; the result is their mean and
+                     the spread gives honest Monte Carlo error bars (1: no error bars).
+    probes:          random probes per sample for the response (response="probe").
+    damping:         iterate only: kernels <- damping * old + (1 - damping) * new.
+    tolerance:       iterate only: stop when the RMS change of the kernels, in units
+                     of their Monte Carlo standard error, falls below this.
+    resample:        iterate only: fresh random draws every iteration (the classical
+                     loop); False reuses one set of draws, whose fixed point is then
+                     exactly the march's answer for the same draws.
+    chunk_size:      samples per accumulation chunk; fixes the summation order so
+                     results do not depend on the number of threads.
+    """
+
+    method: str = "march"
+    response: str = "probe"
+    samples: int = 10_000
+    seed: int = 0
+    subpopulations: int = 4
+    probes: int = 1
+    damping: float = 0.3
+    tolerance: float = 2.0
+    max_iterations: int = 100
+    resample: bool = True
+    chunk_size: int = 64
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ParameterError("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.response not in RESPONSES:
+            raise ParameterError("response", f"must be one of {', '.join(RESPONSES)}, got {self.response!r}")
+        for name, low in (("samples", 2), ("subpopulations", 1), ("probes", 1), ("max_iterations", 1), ("chunk_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < low:
+                raise ParameterError(name, f"must be an integer >= {low}, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0:
+            raise ParameterError("seed", f"must be an integer >= 0, got {self.seed!r}")
+        object.__setattr__(self, "seed", int(self.seed))
+        if self.samples // self.subpopulations < 2:
+            raise ParameterError("subpopulations", f"must leave >= 2 samples each; got {self.subpopulations} for {self.samples} samples")
+        if not (0 <= self.damping < 1):
+            raise ParameterError("damping", f"must lie in [0, 1), got {self.damping}")
+        if not (self.tolerance > 0 and math.isfinite(self.tolerance)):
+            raise ParameterError("tolerance", f"must be > 0 and finite, got {self.tolerance}")
+
+    @classmethod
+    def from_flat(cls, **options: Any) -> "SolverOptions":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ParameterError(unknown[0], f"unknown solver option; known: {', '.join(sorted(known))}")
+        return cls(**options)
+
+    def flat(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+SOLVER_KEYS = tuple(SolverOptions.__dataclass_fields__)

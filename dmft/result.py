@@ -1,0 +1,70 @@
+"""The result of ``dmft.solve``: arrays indexed by step k = 0..N, errors, diagnostics."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .problem import Problem
+from .options import SolverOptions
+
+# Observables carrying a Monte Carlo standard error (from independent subpopulations).
+OBSERVABLES = ("m", "C", "R", "A", "train_loss", "train_error", "test_error")
+KERNELS = ("Gamma_C", "K", "mu_hat")
+
+
+@dataclass(frozen=True)
+class Result:
+    """DMFT solution. ``R[k, j]`` is the response of w_k to a field at update j.
+
+    ``stderr[name]`` is the Monte Carlo standard error of observable ``name`` (NaN when
+    the population was not split into independent subpopulations).
+    """
+
+    problem: Problem
+    options: SolverOptions
+    time: np.ndarray
+    m: np.ndarray
+    C: np.ndarray
+    R: np.ndarray
+    A: np.ndarray
+    train_loss: np.ndarray
+    train_error: np.ndarray
+    test_error: np.ndarray
+    Gamma_C: np.ndarray
+    K: np.ndarray
+    mu_hat: np.ndarray
+    stderr: dict[str, np.ndarray] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def self_overlap(self) -> np.ndarray:
+        """C[k, k] = |w_k|^2 / d."""
+        return np.diagonal(self.C).copy()
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Write the HDF5 file described in the README (atomically)."""
+        from .io import save_result
+
+        save_result(self, path, overwrite=overwrite)
+
+    def summary(self) -> str:
+        """A few lines on the final state, for the command line."""
+        k = self.problem.steps
+        lines = [f"t = {self.time[k]:g} (k = {k}), method {self.options.method}, "
+                 f"{self.options.samples} samples, {self.diagnostics.get('wall_time', float('nan')):.2f} s"]
+        for name, value in (("m", self.m[k]), ("C[k,k]", self.C[k, k]), ("train_loss", self.train_loss[k]),
+                            ("train_error", self.train_error[k]), ("test_error", self.test_error[k])):
+            key = "C" if name == "C[k,k]" else name
+            error = self.stderr.get(key)
+            if error is not None:
+                error = error[k, k] if key == "C" else error[k]
+            suffix = f" +- {error:.2g}" if error is not None and np.isfinite(error) else ""
+            lines.append(f"  {name:<12}{value:.5g}{suffix}")
+        if self.options.method == "iterate":
+            lines.append(f"  converged   {self.diagnostics.get('converged')} after "
+                         f"{self.diagnostics.get('iterations')} iterations")
+        return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""numba kernels of the effective-sample population (THEORY.md sections 2-4).
+
+Storage is sample-major (one contiguous row of times per sample), so the memory sums
+of one sample stream one row. Samples are grouped in fixed chunks, each chunk owned by
+one thread and accumulated in its own row: the summation order, hence every number,
+does not depend on the number of threads.
+
+``params`` packs the floats (dt, sqrt(Delta), Delta, 1/B, margin, sharpness, theta)
+and ``codes`` the integers (loss, readout) so the signatures stay short.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from ..losses import loss_terms
+
+DT, SQRT_DELTA, DELTA, INV_B, MARGIN, SHARPNESS, THETA = range(7)
+LOSS, READOUT = range(2)
+# Observables accumulated per chunk besides the kernel rows.
+OBS_MU_HAT, OBS_LOSS, OBS_ERROR = range(3)
+N_OBS = 3
+
+
+def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code, readout_code):
+    params = np.array([dt, math.sqrt(delta), delta, 1.0 / gradient_divisor, margin, sharpness, theta])
+    codes = np.array([loss_code, readout_code], dtype=np.int64)
+    return params, codes
+
+
+@numba.njit(cache=True, inline="always")
+def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
+    """Advance sample a to step k: returns (h_k, l, f_k, lam_k, gap) and stores f_k.
+
+    u_k = g_k - dt sqrt(Delta) sum_{j<k} R[k,j] f_j, g_k = sum_j L[k,j] zeta_j,
+    h_k = c m_k + sqrt(Delta) u_k, f_k = s(k) l'/B, lam_k = s(k) l''/B.
+    """
+    g = 0.0
+    for j in range(k + 1):
+        g += L_row[j] * zeta[a, j]
+    memory = 0.0
+    for j in range(k):
+        memory += R_row[j] * f[a, j]
+    u = g - params[DT] * params[SQRT_DELTA] * memory
+    h = c[a] * m_k + params[SQRT_DELTA] * u
+    value, d1, d2, gap = loss_terms(
+        codes[LOSS], codes[READOUT], params[MARGIN], params[SHARPNESS], params[THETA], y[a], h
+    )
+    scale = s_k[a] * params[INV_B]
+    f_k = scale * d1
+    f[a, k] = f_k
+    return h, value, f_k, scale * d2, gap
+
+
+@numba.njit(cache=True, inline="always")
+def _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs):
+    for j in range(k + 1):
+        acc_gamma[ch, j] += f_k * f[a, j]
+    acc_obs[ch, OBS_MU_HAT] += c[a] * f_k
+    acc_obs[ch, OBS_LOSS] += value
+    if gap <= 0.0:
+        acc_obs[ch, OBS_ERROR] += 1.0
+
+
+@numba.njit(cache=True, inline="always")
+def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
+    for j in range(k + 1):
+        acc_gamma[ch, j] = 0.0
+        acc_response[ch, j] = 0.0
+    for o in range(N_OBS):
+        acc_obs[ch, o] = 0.0
+
+
+@numba.njit(parallel=True, cache=True)
+def population_step_probe(
+    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, probes, lam_du, chunk_starts,
+    acc_gamma, acc_response, acc_obs, h_out,
+):
+    """Step k of every sample with random-probe responses (THEORY.md section 3).
+
+    du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the response row accumulates
+    lam_k (du_k - pi_k) pi_j for j < k (own probe removed) and lam_k on the diagonal.
+    """
+    n_probes = probes.shape[1]
+    dt_delta = params[DT] * params[DELTA]
+    for ch in prange(chunk_starts.shape[0] - 1):
+        _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
+        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
+            h, value, f_k, lam_k, gap = _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f)
+            h_out[a] = h
+            _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs)
+            acc_response[ch, k] += lam_k
+            for p in range(n_probes):
+                tangent_memory = 0.0
+                for i in range(k):
+                    tangent_memory += R_row[i] * lam_du[a, p, i]
+                deviation = -dt_delta * tangent_memory  # du_k - pi_k
+                lam_du[a, p, k] = lam_k * (probes[a, p, k] + deviation)
+                weight = lam_k * deviation / n_probes
+                if weight != 0.0:
+                    for j in range(k):
+                        acc_response[ch, j] += weight * probes[a, p, j]
+
+
+@numba.njit(parallel=True, cache=True)
+def population_step_exact(
+    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, lam_S, chunk_starts,
+    acc_gamma, acc_response, acc_obs, h_out,
+):
+    """Step k of every sample with the exact tangent matrix S[k,j] = du_k/dP_j.
+
+    S[k,j] = delta_kj - dt Delta sum_{j<=i<k} R[k,i] lam_i S[i,j]; stores lam_k S[k,j].
+    O(k^2) per sample per step: the reference for small problems.
+    """
+    dt_delta = params[DT] * params[DELTA]
+    for ch in prange(chunk_starts.shape[0] - 1):
+        _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
+        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
+            h, value, f_k, lam_k, gap = _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f)
+            h_out[a] = h
+            _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs)
+            for j in range(k + 1):
+                tangent_memory = 0.0
+                for i in range(j, k):
+                    tangent_memory += R_row[i] * lam_S[a, i, j]
+                S_kj = (1.0 if j == k else 0.0) - dt_delta * tangent_memory
+                lam_S[a, k, j] = lam_k * S_kj
+                acc_response[ch, j] += lam_k * S_kj
+
+
+@numba.njit(cache=True)
+def cholesky_row(C, L, k, relative_threshold):
+    """Row k of the semidefinite Cholesky factor L of C (L L^T = C), from the rows before.
+
+    A pivot whose squared value falls below ``relative_threshold * C[k,k]`` is taken as
+    zero: that direction is already spanned by earlier rows (THEORY.md section 4). No
+    jitter is added. Returns the squared pivot before thresholding, so the caller can
+    detect a loss of positive semi-definiteness beyond round-off.
+    """
+    for j in range(k):
+        if L[j, j] == 0.0:
+            L[k, j] = 0.0
+            continue
+        s = C[k, j]
+        for i in range(j):
+            s -= L[k, i] * L[j, i]
+        L[k, j] = s / L[j, j]
+    d = C[k, k]
+    for i in range(k):
+        d -= L[k, i] * L[k, i]
+    if d > relative_threshold * C[k, k] and d > 0.0:
+        L[k, k] = math.sqrt(d)
+    else:
+        L[k, k] = 0.0
+    return d

@@ -1,0 +1,121 @@
+"""The Monte Carlo population of effective samples (THEORY.md section 2).
+
+Holds the random draws (labels, selection paths, Gaussian innovations, probes) and the
+sample paths, and advances them one step at a time given the rows of L (Cholesky factor
+of C), R and m. Both solution methods drive it the same way, step k after step k-1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..losses import loss_terms_array
+from ..problem import Problem
+from . import kernels
+
+
+@dataclass
+class KernelRow:
+    """Row k of the kernel estimates, with batch-means standard errors over chunks."""
+
+    gamma: np.ndarray  # Gamma_C[k, :k+1]
+    gamma_stderr: np.ndarray
+    response: np.ndarray  # K[k, :k+1]
+    response_stderr: np.ndarray
+    mu_hat: float
+    train_loss: float
+    train_error: float
+
+
+class Population:
+    """N_s effective samples of one problem, seeded by a ``numpy.random.SeedSequence``."""
+
+    def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64):
+        self.problem = problem
+        self.samples = samples
+        self.response = response
+        self.rng = np.random.default_rng(seed)
+        n, steps = samples, problem.steps + 1
+        ds, loss, algorithm = problem.dataset, problem.loss, problem.algorithm
+        self.params, self.codes = kernels.pack_params(
+            problem.dt, ds.delta, algorithm.gradient_divisor, loss.margin, loss.sharpness, ds.theta,
+            loss.code, ds.readout_code,
+        )
+        self.c, self.y = ds.draw_labels(self.rng, n)
+        self.selection = np.empty(n)
+        self.zeta = np.zeros((n, steps))
+        self.f = np.zeros((n, steps))
+        if response == "probe":
+            self.probes = np.zeros((n, probes, steps))
+            self.tangents = np.zeros((n, probes, steps))  # lam_i du_i per probe
+        else:
+            self.probes = np.zeros((n, 1, 1))
+            self.tangents = np.zeros((n, steps, steps))  # lam_i S[i, j]
+        self.h = np.zeros(n)
+        self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
+        n_chunks = self.chunk_starts.shape[0] - 1
+        self.chunk_sizes = np.diff(self.chunk_starts).astype(float)
+        self.acc_gamma = np.zeros((n_chunks, steps))
+        self.acc_response = np.zeros((n_chunks, steps))
+        self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
+
+    @staticmethod
+    def memory_bytes(samples: int, steps: int, response: str, probes: int) -> int:
+        """Bytes of the sample-path arrays for a run of ``steps`` steps."""
+        per_sample = 2 * (steps + 1) + (2 * probes * (steps + 1) if response == "probe" else (steps + 1) ** 2)
+        return 8 * samples * per_sample
+
+    def draw(self, k: int) -> None:
+        """Draw the innovations of step k: zeta_k, the probes pi_k, the selection s(k)."""
+        n = self.samples
+        self.zeta[:, k] = self.rng.standard_normal(n)
+        if self.response == "probe":
+            self.probes[:, :, k] = self.rng.standard_normal((n, self.probes.shape[1]))
+        algorithm = self.problem.algorithm
+        if k == 0:
+            self.selection = algorithm.initial_selection(self.rng, n)
+        else:
+            self.selection = algorithm.next_selection(self.rng, self.selection, self.problem.dt)
+
+    def step(self, k: int, L_row: np.ndarray, R_row: np.ndarray, m_k: float) -> KernelRow:
+        """Advance all samples to step k (after ``draw(k)``) and estimate kernel row k."""
+        args = (k, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
+                self.zeta, self.f)
+        accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h)
+        if self.response == "probe":
+            kernels.population_step_probe(*args, self.probes, self.tangents, *accumulators)
+        else:
+            kernels.population_step_exact(*args, self.tangents, *accumulators)
+        alpha, delta = self.problem.dataset.alpha, self.problem.dataset.delta
+        gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
+        response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
+        obs = self.acc_obs.sum(axis=0) / self.samples
+        return KernelRow(
+            gamma=alpha * delta * gamma,
+            gamma_stderr=alpha * delta * gamma_se,
+            response=alpha * delta * response,
+            response_stderr=alpha * delta * response_se,
+            mu_hat=alpha * obs[kernels.OBS_MU_HAT],
+            train_loss=obs[kernels.OBS_LOSS],
+            train_error=obs[kernels.OBS_ERROR],
+        )
+
+    def gaps(self) -> np.ndarray:
+        """y phi(h) of every sample at the last step taken."""
+        loss, ds = self.problem.loss, self.problem.dataset
+        return loss_terms_array(loss.code, ds.readout_code, loss.margin, loss.sharpness, ds.theta, self.y, self.h)[3]
+
+
+def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Population mean from per-chunk sums, and its batch-means standard error."""
+    total = chunk_sizes.sum()
+    mean = chunk_sums.sum(axis=0) / total
+    n_chunks = chunk_sizes.shape[0]
+    if n_chunks < 2:
+        return mean, np.full_like(mean, np.nan)
+    deviations = chunk_sums - chunk_sizes[:, None] * mean[None, :]
+    variance = (deviations**2).sum(axis=0) * n_chunks / ((n_chunks - 1) * total**2)
+    return mean, np.sqrt(variance)

@@ -1,0 +1,76 @@
+"""The weight side of the DMFT: deterministic, linear, causal (THEORY.md section 2).
+
+Given kernel rows up to k, ``advance_weights`` fills A_{k+1}, m_{k+1}, R[k+1, :] and
+C[k+1, :k+2]; each row is a few BLAS matrix-vector products on the growing triangle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DivergenceError
+from ..problem import DIVERGENCE_BOUND, Problem
+
+
+@dataclass
+class Trajectory:
+    """All two-time and one-time unknowns on the grid k = 0..N of one population."""
+
+    A: np.ndarray
+    m: np.ndarray
+    R: np.ndarray
+    C: np.ndarray
+    Gamma_C: np.ndarray
+    K: np.ndarray
+    mu_hat: np.ndarray
+    train_loss: np.ndarray
+    train_error: np.ndarray
+
+    @classmethod
+    def start(cls, problem: Problem) -> "Trajectory":
+        n = problem.steps + 1
+        traj = cls(
+            A=np.zeros(n), m=np.zeros(n), R=np.zeros((n, n)), C=np.zeros((n, n)),
+            Gamma_C=np.zeros((n, n)), K=np.zeros((n, n)), mu_hat=np.zeros(n),
+            train_loss=np.full(n, np.nan), train_error=np.full(n, np.nan),
+        )
+        traj.A[0] = 1.0
+        traj.C[0, 0] = problem.init_variance
+        return traj
+
+    def set_kernel_row(self, k: int, gamma: np.ndarray, response: np.ndarray, mu_hat: float) -> None:
+        self.Gamma_C[k, : k + 1] = gamma
+        self.Gamma_C[: k + 1, k] = gamma
+        self.K[k, : k + 1] = response
+        self.mu_hat[k] = mu_hat
+
+
+def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
+    """Fill step k+1 of A, m, R and C from the kernel rows 0..k."""
+    dt, decay = problem.dt, 1.0 - problem.dt * problem.ridge
+    temperature = problem.algorithm.temperature
+    K_row = traj.K[k, : k + 1]
+    traj.A[k + 1] = decay * traj.A[k] - dt * (K_row @ traj.A[: k + 1])
+    traj.m[k + 1] = decay * traj.m[k] - dt * traj.mu_hat[k] - dt * (K_row @ traj.m[: k + 1])
+    r = traj.R[k + 1, : k + 1]
+    r[:] = decay * traj.R[k, : k + 1] - dt * (K_row @ traj.R[: k + 1, : k + 1])
+    r[k] = 1.0
+    # C[k+1, k'] = s0^2 A A' + m m' + R[k+1,:] (dt^2 Gamma_C + 2 T dt I) R[k',:]^T
+    noise = dt * dt * (traj.Gamma_C[: k + 1, : k + 1] @ r) + 2.0 * temperature * dt * r
+    row = (problem.init_variance * traj.A[k + 1] * traj.A[: k + 2] + traj.m[k + 1] * traj.m[: k + 2]
+           + traj.R[: k + 2, : k + 1] @ noise)
+    traj.C[k + 1, : k + 2] = row
+    traj.C[: k + 2, k + 1] = row
+    check_finite(k + 1, traj)
+
+
+def check_finite(k: int, traj: Trajectory) -> None:
+    """Stop at the first step where the weights blow up, saying why."""
+    value = traj.C[k, k]
+    if not np.isfinite(value) or not np.isfinite(traj.m[k]):
+        raise DivergenceError(k, "C or m is not finite: the dynamics diverged (try a smaller --dt)")
+    if value > DIVERGENCE_BOUND:
+        raise DivergenceError(k, f"|w|^2/d = {value:.3g} exceeds {DIVERGENCE_BOUND:g}: the dynamics diverged "
+                                 "(step too large for the loss curvature; try a smaller --dt)")
