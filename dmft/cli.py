@@ -134,7 +134,7 @@ def main() -> None:
 @click.option("--response", type=click.Choice(["probe", "exact"]), help="Response estimator [probe].")
 @click.option("--probes", type=int, help="Random probes per sample [1].")
 @click.option("--damping", type=float, help="iterate: kernels <- damping old + (1 - damping) new [0.3].")
-@click.option("--tolerance", type=float, help="iterate: stop when the kernel change is below this many standard errors [2].")
+@click.option("--tolerance", type=float, help="iterate: stop when the kernel change is within this factor of Monte Carlo noise [1.2].")
 @click.option("--max-iterations", type=int, help="iterate: at most this many iterations [100].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
@@ -159,3 +159,82 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
     result.save(output, overwrite=overwrite)
     click.echo(result.summary())
     click.echo(f"wrote {output}")
+
+
+# ----------------------------------------------------------------------------- simulate, compare
+
+def _simulation_config(path: str | None) -> dict[str, Any]:
+    """``load_config`` plus a [simulation] table merged in."""
+    config = load_config(path)
+    table = config.pop("simulation", None)
+    if isinstance(table, dict):
+        config.update(table)
+    elif table is not None:
+        config["simulation"] = table  # refused below as an unknown option
+    return config
+
+
+@main.command()
+@add_options(PROBLEM_OPTIONS)
+@click.option("--dimension", "-d", type=int, help="Dimension d; n = round(alpha d) samples [1000].")
+@click.option("--seeds", type=int, help="Independent runs (new data, init, noise each) [8].")
+@click.option("--seed", type=int, help="Root random seed [0].")
+@click.option("--correlation-times", help="Comma-separated times t' of C(t, t') [steps 0, N/4, N/2, 3N/4].")
+@click.option("--response-times", help="Comma-separated times of the pulsed field for R(t, t') [correlation times].")
+@click.option("--chi-times", help="Comma-separated switch-on times of the field for chi(t, t') [response times].")
+@click.option("--gap-times", help="Comma-separated times at which to keep the gaps y phi(h) [final time].")
+@click.option("--response-field", type=float, help="0: linearised response runs; eps > 0: twin runs with field eps [0].")
+@click.option("--replicas", type=click.IntRange(1, 2), help="2: a second replica, records the distance [1].")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@one_line_errors
+def simulate(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
+    """Simulate the algorithm at finite dimension d and write means and errors to an HDF5 file."""
+    from .simulate import SIMULATION_KEYS, SimulationOptions
+    from .simulate import simulate as run_simulation
+
+    if Path(output).exists() and not overwrite:
+        raise DmftError(f"{output} exists; pass --overwrite to replace it")
+    problem_kwargs, simulation_kwargs = split_options(given, _simulation_config(config), SIMULATION_KEYS)
+    problem = Problem.from_flat(**problem_kwargs)
+    options = SimulationOptions.from_flat(**simulation_kwargs)
+    progress = StepProgress("simulating", enabled=not quiet and sys.stderr.isatty())
+    try:
+        result = run_simulation(problem, options, progress=progress)
+    finally:
+        progress.close()
+    result.save(output, overwrite=overwrite)
+    click.echo(result.summary())
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("dmft_file", type=click.Path(dir_okay=False))
+@click.argument("simulation_file", type=click.Path(dir_okay=False))
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG overlaying the curves.")
+@click.option("--max-z", type=float, default=4.0, show_default=True,
+              help="Fail (exit 1) when a z-score reaches this.")
+@one_line_errors
+def compare(dmft_file: str, simulation_file: str, plot: str | None, max_z: float) -> None:
+    """Compare a `dmft solve` file with a `dmft simulate` file of the same problem.
+
+    Exit status 0 when every z-score is below --max-z, 1 otherwise, 2 on bad input
+    (including files of different problems).
+    """
+    from .compare import compare_files, plot_comparison
+
+    if not (max_z > 0):
+        raise ParameterError("max_z", f"must be > 0, got {max_z}")
+    result, theory, simulation = compare_files(dmft_file, simulation_file)
+    click.echo(f"DMFT {dmft_file} vs simulation {simulation_file} (d = {simulation.options.dimension}, "
+               f"{simulation.options.seeds} seeds)")
+    click.echo(result.table(max_z))
+    if plot is not None:
+        plot_comparison(theory, simulation, plot)
+        click.echo(f"wrote {plot}")
+    passed = result.passed(max_z)
+    click.echo(f"{'agree' if passed else 'DISAGREE'}: max z = {result.max_z:.2f} "
+               f"({'<' if passed else '>='} {max_z:g})")
+    sys.exit(0 if passed else 1)

@@ -133,7 +133,7 @@ def read_result(group: h5py.Group) -> Result:
     arrays.update({name: group["kernels"][name][()] for name in KERNELS})
     stderr = {name: group[f"{name}_stderr"][()] for name in OBSERVABLES if f"{name}_stderr" in group}
     diagnostics: dict[str, Any] = {}
-    for key in ("wall_time", "subpopulations", "converged", "iterations"):
+    for key in ("wall_time", "subpopulations", "min_relative_pivot", "converged", "iterations"):
         if key in attrs:
             diagnostics[key] = _native(attrs[key])
     for name in group["diagnostics"]:

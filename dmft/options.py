@@ -22,8 +22,8 @@ class SolverOptions:
                      the spread gives honest Monte Carlo error bars (1: no error bars).
     probes:          random probes per sample for the response (response="probe").
     damping:         iterate only: kernels <- damping * old + (1 - damping) * new.
-    tolerance:       iterate only: stop when the RMS change of the kernels, in units
-                     of their Monte Carlo standard error, falls below this.
+    tolerance:       iterate only: stop when the RMS change of the kernels, in units of
+                     its Monte Carlo noise floor, falls below this (1 = pure noise).
     resample:        iterate only: fresh random draws every iteration (the classical
                      loop); False reuses one set of draws, whose fixed point is then
                      exactly the march's answer for the same draws.
@@ -38,7 +38,7 @@ class SolverOptions:
     subpopulations: int = 4
     probes: int = 1
     damping: float = 0.3
-    tolerance: float = 2.0
+    tolerance: float = 1.2
     max_iterations: int = 100
     resample: bool = True
     chunk_size: int = 64

@@ -72,7 +72,8 @@ def _combine(problem, options, runs, reports, wall_time) -> Result:
         if name in OBSERVABLES:
             stderr[name] = (stack.std(axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1
                             else np.full_like(arrays[name], np.nan))
-    diagnostics = {"wall_time": wall_time, "subpopulations": len(runs)}
+    diagnostics = {"wall_time": wall_time, "subpopulations": len(runs),
+                   "min_relative_pivot": min(t.min_relative_pivot for t in runs)}
     if options.method == "iterate":
         diagnostics["converged"] = all(r.converged for r in reports)
         diagnostics["iterations"] = max(r.iterations for r in reports)

@@ -24,7 +24,7 @@ from .weights import Trajectory, advance_weights
 class IterationReport:
     converged: bool = False
     iterations: int = 0
-    # RMS change of the kernels in units of their Monte Carlo standard error, per iteration.
+    # RMS change of the kernels in units of its value at the noise floor (1 = pure noise).
     residual: list[float] = field(default_factory=list)
     # ||new - old|| / ||new|| of the concatenated kernels, per iteration.
     relative_change: list[float] = field(default_factory=list)
@@ -58,14 +58,14 @@ def iterate(
         gamma_se = np.zeros_like(traj.Gamma_C)
         response_se = np.zeros_like(traj.K)
         for k in range(n + 1):
-            factor_row(k, traj.C, L)
+            traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, traj.C, L))
             population.draw(k)
             row = population.step(k, L[k, : k + 1], traj.R[k, :k], traj.m[k])
             new.set_kernel_row(k, row.gamma, row.response, row.mu_hat)
             gamma_se[k, : k + 1] = row.gamma_stderr
             response_se[k, : k + 1] = row.response_stderr
             traj.train_loss[k], traj.train_error[k] = row.train_loss, row.train_error
-        residual, relative = _change(traj, new, gamma_se, response_se)
+        residual, relative = _change(traj, new, gamma_se, response_se, damping)
         report.residual.append(residual)
         report.relative_change.append(relative)
         report.iterations = iteration + 1
@@ -81,21 +81,27 @@ def iterate(
     return traj, report
 
 
-def _change(old: Trajectory, new: Trajectory, gamma_se: np.ndarray, response_se: np.ndarray) -> tuple[float, float]:
-    """(RMS z-score of new - old over entries with a nonzero standard error, relative norm)."""
-    differences = [new.Gamma_C - old.Gamma_C, new.K - old.K]
-    errors = [gamma_se, response_se]
+def _change(old: Trajectory, new: Trajectory, gamma_se: np.ndarray, response_se: np.ndarray,
+            damping: float) -> tuple[float, float]:
+    """(RMS z-score of new - old, divided by its noise floor; relative norm of the change).
+
+    At the fixed point the new estimate carries noise of variance se^2 and the damped
+    kernels an AR(1) average of past noise, variance se^2 (1 - d) / (1 + d): the change has
+    variance 2 se^2 / (1 + d). The residual is 1 when the change is pure noise and larger
+    when the kernels are still moving.
+    """
     z_squares, count = 0.0, 0
-    for difference, error in zip(differences, errors):
+    scale = 1.0 + np.abs(new.Gamma_C).max() + np.abs(new.K).max()
+    for difference, error in ((new.Gamma_C - old.Gamma_C, gamma_se), (new.K - old.K, response_se)):
         lower = np.tril(np.ones_like(difference, dtype=bool))
-        mask = lower & (error > 0)
-        exact = lower & (error == 0)
-        # Entries with no sampling noise (e.g. GD with a frozen sample) must not move at all.
-        if np.any(np.abs(difference[exact]) > 1e-12 * (1.0 + np.abs(getattr(new, "K")).max())):
-            z_squares += np.inf
-        z_squares += float(np.sum((difference[mask] / error[mask]) ** 2))
-        count += int(mask.sum())
-    residual = float(np.sqrt(z_squares / max(count, 1)))
+        noisy = lower & (error > 0)
+        # Entries without sampling noise (e.g. GD diagonal of K for square loss) must stop moving.
+        if np.any(np.abs(difference[lower & (error == 0)]) > 1e-12 * scale):
+            return np.inf, np.inf
+        z_squares += float(np.sum((difference[noisy] / error[noisy]) ** 2))
+        count += int(noisy.sum())
+    noise_floor = 2.0 / (1.0 + damping)
+    residual = float(np.sqrt(z_squares / max(count, 1) / noise_floor))
     new_all = np.concatenate([new.Gamma_C.ravel(), new.K.ravel(), new.mu_hat])
     old_all = np.concatenate([old.Gamma_C.ravel(), old.K.ravel(), old.mu_hat])
     relative = float(np.linalg.norm(new_all - old_all) / max(np.linalg.norm(new_all), 1e-300))

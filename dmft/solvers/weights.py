@@ -27,6 +27,8 @@ class Trajectory:
     mu_hat: np.ndarray
     train_loss: np.ndarray
     train_error: np.ndarray
+    # Smallest squared Cholesky pivot / C[k,k] met: negative values near -1e-6 mean trouble.
+    min_relative_pivot: float = np.inf
 
     @classmethod
     def start(cls, problem: Problem) -> "Trajectory":

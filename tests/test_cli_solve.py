@@ -1,0 +1,118 @@
+"""`dmft solve`: the file contract, configuration files, and bad input."""
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import dmft
+from dmft.cli import main
+
+SMALL = ["--steps", "8", "--samples", "400", "--subpopulations", "2", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_solve_writes_the_documented_file(tmp_path):
+    out = tmp_path / "out.h5"
+    result = run("solve", "--output", str(out), "--algorithm", "persistent-sgd", "--seed", "4", *SMALL)
+    assert result.exit_code == 0, result.output
+    assert "train_loss" in result.output
+    with h5py.File(out, "r") as f:
+        for name in ("time", "m", "C", "R", "train_loss", "train_error", "test_error", "m_stderr"):
+            assert name in f
+        for name in ("Gamma_C", "K", "mu_hat"):
+            assert name in f["kernels"]
+        assert f["C"].shape == (9, 9) and f["m"].shape == (9,)
+        attrs = f.attrs
+        for key in dmft.problem.PROBLEM_KEYS + ("dmft_version", "method", "seed", "wall_time", "samples",
+                                                "min_relative_pivot"):
+            assert key in attrs, key
+        assert attrs["algorithm"] == "persistent-sgd" and attrs["seed"] == 4 and attrs["steps"] == 8
+        assert attrs["dmft_version"] == dmft.__version__
+    loaded = dmft.load(out)
+    assert loaded.problem.algorithm.name == "persistent-sgd"
+    np.testing.assert_array_equal(loaded.R[np.arange(1, 9), np.arange(8)], 1.0)
+
+
+def test_loaded_result_equals_the_solved_one(tmp_path):
+    problem = dmft.Problem.from_flat(steps=6)
+    options = dmft.SolverOptions(samples=300, subpopulations=2, method="iterate")
+    solved = dmft.solve(problem, options)
+    solved.save(tmp_path / "r.h5")
+    loaded = dmft.load(tmp_path / "r.h5")
+    assert loaded.problem == problem and loaded.options == options
+    for name in ("m", "C", "R", "A", "Gamma_C", "K", "mu_hat", "train_loss", "test_error"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(solved, name))
+    assert loaded.diagnostics["converged"] == solved.diagnostics["converged"]
+
+
+def test_config_file_with_command_line_override(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[problem]\nalgorithm = "gd"\nalpha = 3.0\n[solver]\nsamples = 300\nsubpopulations = 1\n')
+    out = tmp_path / "o.h5"
+    result = run("solve", "--config", str(config), "--alpha", "1.5", "--steps", "5", "--output", str(out), "-q")
+    assert result.exit_code == 0, result.output
+    with h5py.File(out) as f:
+        assert f.attrs["algorithm"] == "gd" and f.attrs["alpha"] == 1.5 and f.attrs["samples"] == 300
+
+
+@pytest.mark.parametrize("args, parameter", [
+    (["--alpha", "0"], "alpha"),
+    (["--delta", "-1"], "delta"),
+    (["--batch-fraction", "1.5"], "batch_fraction"),
+    (["--batch-fraction", "0"], "batch_fraction"),
+    (["--algorithm", "persistent-sgd", "--persistence-time", "0.01"], "persistence_time"),
+    (["--loss", "hinge"], "loss"),
+    (["--temperature", "-0.1"], "temperature"),
+    (["--dt", "0"], "dt"),
+    (["--samples", "1"], "samples"),
+    (["--rho", "1.2"], "rho"),
+])
+def test_bad_parameters_exit_2_naming_the_parameter_and_write_nothing(tmp_path, args, parameter):
+    out = tmp_path / "bad.h5"
+    result = run("solve", "--output", str(out), *SMALL, *args)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and parameter in lines[0], result.output
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_unknown_config_key_is_refused(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text("[problem]\nalpah = 2.0\n")
+    result = run("solve", "--config", str(config), "--output", str(tmp_path / "o.h5"))
+    assert result.exit_code == 2 and "alpah" in result.output
+
+
+def test_divergence_stops_with_the_step_and_writes_nothing(tmp_path):
+    out = tmp_path / "div.h5"
+    result = run("solve", "--output", str(out), "--loss", "square", "--algorithm", "gd", "--dt", "3",
+                 "--ridge", "0", "--steps", "200", "--samples", "400", "--subpopulations", "1", "-q")
+    assert result.exit_code == 2
+    assert "step" in result.output and "diverged" in result.output
+    assert not out.exists()
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    out = tmp_path / "o.h5"
+    assert run("solve", "--output", str(out), *SMALL).exit_code == 0
+    first = out.read_bytes()
+    refused = run("solve", "--output", str(out), *SMALL, "--seed", "9")
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
+    assert out.read_bytes() == first
+    assert run("solve", "--output", str(out), *SMALL, "--seed", "9", "--overwrite").exit_code == 0
+
+
+def test_load_refuses_non_dmft_files(tmp_path):
+    text = tmp_path / "x.h5"
+    text.write_text("not hdf5")
+    with pytest.raises(dmft.DmftError, match="not a readable HDF5"):
+        dmft.load(text)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.attrs["kind"] = "something-else"
+    with pytest.raises(dmft.DmftError, match="not a `dmft solve` result"):
+        dmft.load(other)

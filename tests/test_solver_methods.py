@@ -1,0 +1,105 @@
+"""The two solution methods and the two response estimators check each other."""
+
+import numba
+import numpy as np
+import pytest
+
+import dmft
+from stats import max_z, z_threshold
+
+SUBPOPULATIONS = 8
+
+
+def sgd_problem(**changes):
+    base = dict(dataset="gmm2", alpha=2, delta=0.5, ridge=0.1, loss="logistic", algorithm="persistent-sgd",
+                batch_fraction=0.3, persistence_time=1.0, dt=0.1, steps=25)
+    return dmft.Problem.from_flat(**{**base, **changes})
+
+
+def options(**changes):
+    base = dict(samples=4000, subpopulations=SUBPOPULATIONS, seed=5)
+    return dmft.SolverOptions(**{**base, **changes})
+
+
+def assert_agree(a, b, names=("m", "C", "R", "train_loss")):
+    threshold = z_threshold(SUBPOPULATIONS, comparisons=a.problem.steps + 1)
+    for name in names:
+        z = max_z(getattr(a, name) - getattr(b, name), a.stderr[name], b.stderr[name])
+        assert z < threshold, f"{name}: max z = {z:.2f} >= {threshold:.2f}"
+
+
+def test_iterate_without_resampling_is_the_march_exactly():
+    # One fixed set of draws: by causality the fixed point is the march's answer for them.
+    problem = sgd_problem()
+    march = dmft.solve(problem, options(subpopulations=1))
+    iterate = dmft.solve(problem, options(subpopulations=1, method="iterate", resample=False, damping=0.0,
+                                          tolerance=1e-9, max_iterations=problem.steps + 2))
+    assert iterate.diagnostics["converged"]
+    for name in ("m", "C", "R", "A", "Gamma_C", "K", "mu_hat", "train_loss", "train_error"):
+        np.testing.assert_allclose(getattr(iterate, name), getattr(march, name), rtol=0, atol=1e-9, err_msg=name)
+
+
+def test_iterate_with_fresh_samples_agrees_with_march_within_monte_carlo_error():
+    problem = sgd_problem()
+    march = dmft.solve(problem, options())
+    iterate = dmft.solve(problem, options(method="iterate", seed=6))
+    assert iterate.diagnostics["converged"], iterate.diagnostics
+    assert_agree(march, iterate)
+    residual = iterate.diagnostics["residual"][0]
+    assert residual[-1] < 1.2 <= residual[0]  # it started far and stopped at the noise level
+
+
+def test_probe_and_exact_responses_agree_within_monte_carlo_error():
+    problem = sgd_problem(steps=20)
+    exact = dmft.solve(problem, options(response="exact"))
+    probe = dmft.solve(problem, options(response="probe", seed=7))
+    assert_agree(exact, probe, names=("m", "C", "R", "train_loss", "A"))
+
+
+def test_more_probes_reduce_response_noise():
+    problem = sgd_problem(steps=20)
+    one = dmft.solve(problem, options(probes=1))
+    four = dmft.solve(problem, options(probes=4))
+    noise_one = np.sqrt(np.mean(one.stderr["R"] ** 2))
+    noise_four = np.sqrt(np.mean(four.stderr["R"] ** 2))
+    assert noise_four < noise_one
+
+
+def test_same_seed_same_numbers_whatever_the_thread_count():
+    problem = sgd_problem(steps=15)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = dmft.solve(problem, options(samples=1000, subpopulations=2))
+        numba.set_num_threads(max(threads, 2))
+        multi = dmft.solve(problem, options(samples=1000, subpopulations=2))
+    finally:
+        numba.set_num_threads(threads)
+    for name in ("m", "C", "R", "Gamma_C", "K", "train_loss"):
+        np.testing.assert_array_equal(getattr(single, name), getattr(multi, name), err_msg=name)
+    other_seed = dmft.solve(problem, options(samples=1000, subpopulations=2, seed=99))
+    assert not np.array_equal(single.C, other_seed.C)
+
+
+def test_response_structure():
+    result = dmft.solve(sgd_problem(steps=10), options(samples=500, subpopulations=2))
+    n = result.problem.steps
+    assert np.all(np.triu(result.R) == 0)  # R[k, j] = 0 for j >= k
+    np.testing.assert_array_equal(np.diagonal(result.R, offset=-1), np.ones(n))
+    np.testing.assert_allclose(result.C, result.C.T)
+    assert result.C[0, 0] == pytest.approx(result.problem.init_variance)
+    assert result.m[0] == 0.0
+
+
+def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
+    # SGD selections do not depend on dt; with ridge = 0 and T = 0, dividing the gradient by b
+    # at step dt is exactly the partial-sum dynamics at step dt / b, step for step.
+    b = 0.5
+    averaged_problem = sgd_problem(algorithm="sgd", batch_fraction=b, ridge=0.0, batch_average=True, steps=12)
+    summed_problem = averaged_problem.replace(batch_average=False, dt=averaged_problem.dt / b)
+    averaged = dmft.solve(averaged_problem, options(samples=500, subpopulations=1))
+    summed = dmft.solve(summed_problem, options(samples=500, subpopulations=1))
+    for name in ("m", "C", "train_loss"):
+        np.testing.assert_allclose(getattr(averaged, name), getattr(summed, name), atol=1e-10, err_msg=name)
+    # R is per unit field time, so it scales with the step: R_avg = R_sum at the same k, j.
+    np.testing.assert_allclose(averaged.R, summed.R, atol=1e-10)
