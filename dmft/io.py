@@ -23,7 +23,7 @@ import numpy as np
 from ._version import __version__
 from .errors import DmftError
 from .problem import PROBLEM_KEYS, Problem
-from .result import KERNELS, OBSERVABLES, Result
+from .result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .options import SOLVER_KEYS, SolverOptions
 
 FORMAT_VERSION = 1
@@ -87,8 +87,10 @@ def write_result(group: h5py.Group, result: Result) -> None:
     """Write ``result`` into an open HDF5 group (file root or a grid point)."""
     compress = {"compression": "gzip", "compression_opts": 4}
     group.create_dataset("time", data=result.time)
-    for name in OBSERVABLES:
+    for name in OBSERVABLES + REPLICA_OBSERVABLES:
         data = getattr(result, name)
+        if data is None:
+            continue
         group.create_dataset(name, data=data, **(compress if data.ndim == 2 else {}))
         if name in result.stderr:
             error = result.stderr[name]
@@ -97,6 +99,10 @@ def write_result(group: h5py.Group, result: Result) -> None:
     for name in KERNELS:
         data = getattr(result, name)
         kernels.create_dataset(name, data=data, **(compress if data.ndim == 2 else {}))
+    gaps = group.create_group("gaps")
+    for step, values in result.gaps.items():
+        dataset = gaps.create_dataset(f"step_{step}", data=values)
+        dataset.attrs["step"], dataset.attrs["time"] = step, step * result.problem.dt
     diagnostics = group.create_group("diagnostics")
     for key, value in result.diagnostics.items():
         if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
@@ -130,8 +136,11 @@ def read_result(group: h5py.Group) -> Result:
     problem = Problem.from_flat(**{key: _native(attrs[key]) for key in PROBLEM_KEYS if key in attrs})
     options = SolverOptions.from_flat(**{key: _native(attrs[key]) for key in SOLVER_KEYS if key in attrs})
     arrays = {name: group[name][()] for name in OBSERVABLES}
+    arrays.update({name: group[name][()] for name in REPLICA_OBSERVABLES if name in group})
     arrays.update({name: group["kernels"][name][()] for name in KERNELS})
-    stderr = {name: group[f"{name}_stderr"][()] for name in OBSERVABLES if f"{name}_stderr" in group}
+    stderr = {name: group[f"{name}_stderr"][()] for name in OBSERVABLES + REPLICA_OBSERVABLES
+              if f"{name}_stderr" in group}
+    gaps = {int(d.attrs["step"]): d[()] for d in group["gaps"].values()} if "gaps" in group else {}
     diagnostics: dict[str, Any] = {}
     for key in ("wall_time", "subpopulations", "min_relative_pivot", "converged", "iterations"):
         if key in attrs:
@@ -139,7 +148,7 @@ def read_result(group: h5py.Group) -> Result:
     for name in group["diagnostics"]:
         diagnostics[name] = group["diagnostics"][name][()]
     return Result(problem=problem, options=options, time=group["time"][()], stderr=stderr,
-                  diagnostics=diagnostics, **arrays)
+                  diagnostics=diagnostics, gaps=gaps, **arrays)
 
 
 def load(path: str | os.PathLike) -> Result:
@@ -159,9 +168,11 @@ def load(path: str | os.PathLike) -> Result:
 
 
 def _native(value: Any) -> Any:
-    """numpy scalars from h5py attributes -> Python scalars."""
+    """numpy scalars from h5py attributes -> Python scalars; JSON lists (see _attribute) -> tuples."""
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, bytes):
-        return value.decode()
+        value = value.decode()
+    if isinstance(value, str) and value.startswith("["):
+        return tuple(json.loads(value))
     return value

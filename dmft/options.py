@@ -22,13 +22,18 @@ class SolverOptions:
                      the spread gives honest Monte Carlo error bars (1: no error bars).
     probes:          random probes per sample for the response (response="probe").
     damping:         iterate only: kernels <- damping * old + (1 - damping) * new.
-    tolerance:       iterate only: stop when the RMS change of the kernels, in units of
-                     its Monte Carlo noise floor, falls below this (1 = pure noise).
+    tolerance:       iterate only: stop when the RMS change of the kernels (all entries,
+                     and their diagonals), in units of its Monte Carlo noise floor, stays
+                     below this for two iterations (1 = pure noise).
     resample:        iterate only: fresh random draws every iteration (the classical
                      loop); False reuses one set of draws, whose fixed point is then
                      exactly the march's answer for the same draws.
     chunk_size:      samples per accumulation chunk; fixes the summation order so
                      results do not depend on the number of threads.
+    replicas:        2 solves the two-replica DMFT (THEORY.md section 7) and adds the
+                     cross correlation C_ab and the replica distance; probe responses only.
+    gap_steps:       steps k at which the gap distribution y phi(h_k) of the population is
+                     kept (the final step always is).
     """
 
     method: str = "march"
@@ -42,6 +47,8 @@ class SolverOptions:
     max_iterations: int = 100
     resample: bool = True
     chunk_size: int = 64
+    replicas: int = 1
+    gap_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -58,6 +65,14 @@ class SolverOptions:
         object.__setattr__(self, "seed", int(self.seed))
         if self.samples // self.subpopulations < 2:
             raise ParameterError("subpopulations", f"must leave >= 2 samples each; got {self.subpopulations} for {self.samples} samples")
+        if self.replicas not in (1, 2):
+            raise ParameterError("replicas", f"must be 1 or 2, got {self.replicas!r}")
+        if self.replicas == 2 and self.response != "probe":
+            raise ParameterError("response", "two replicas are solved with --response probe only")
+        steps = tuple(self.gap_steps) if not isinstance(self.gap_steps, (int, float)) else (self.gap_steps,)
+        if any(isinstance(k, bool) or int(k) != k or k < 0 for k in steps):
+            raise ParameterError("gap_steps", f"must be steps k >= 0, got {self.gap_steps!r}")
+        object.__setattr__(self, "gap_steps", tuple(sorted({int(k) for k in steps})))
         if not (0 <= self.damping < 1):
             raise ParameterError("damping", f"must lie in [0, 1), got {self.damping}")
         if not (self.tolerance > 0 and math.isfinite(self.tolerance)):

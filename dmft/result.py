@@ -14,6 +14,8 @@ from .options import SolverOptions
 # Observables carrying a Monte Carlo standard error (from independent subpopulations).
 OBSERVABLES = ("m", "C", "R", "A", "train_loss", "train_error", "test_error")
 KERNELS = ("Gamma_C", "K", "mu_hat")
+# Two-replica runs add the cross correlation C_ab[k, j] = w^a_k.w^b_j/d and D_k = 2 (C - C_ab)[k, k].
+REPLICA_OBSERVABLES = ("C_ab", "distance")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,9 @@ class Result:
     Gamma_C: np.ndarray
     K: np.ndarray
     mu_hat: np.ndarray
+    C_ab: np.ndarray | None = None
+    distance: np.ndarray | None = None
+    gaps: dict[int, np.ndarray] = field(default_factory=dict)
     stderr: dict[str, np.ndarray] = field(default_factory=dict)
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
@@ -56,8 +61,11 @@ class Result:
         k = self.problem.steps
         lines = [f"t = {self.time[k]:g} (k = {k}), method {self.options.method}, "
                  f"{self.options.samples} samples, {self.diagnostics.get('wall_time', float('nan')):.2f} s"]
-        for name, value in (("m", self.m[k]), ("C[k,k]", self.C[k, k]), ("train_loss", self.train_loss[k]),
-                            ("train_error", self.train_error[k]), ("test_error", self.test_error[k])):
+        rows = [("m", self.m[k]), ("C[k,k]", self.C[k, k]), ("train_loss", self.train_loss[k]),
+                ("train_error", self.train_error[k]), ("test_error", self.test_error[k])]
+        if self.distance is not None:
+            rows.append(("distance", self.distance[k]))
+        for name, value in rows:
             key = "C" if name == "C[k,k]" else name
             error = self.stderr.get(key)
             if error is not None:

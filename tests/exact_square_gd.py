@@ -33,8 +33,14 @@ def marchenko_pastur_nodes(alpha: float, n_nodes: int = 400) -> tuple[np.ndarray
     return alpha * x, weights / weights.sum()
 
 
-def exact_square_gd(alpha, delta, ridge, dt, steps, init_variance):
-    """Return (C, R, train_loss) on k = 0..steps."""
+def exact_square_gd(alpha, delta, ridge, dt, steps, init_variance, temperature=0.0):
+    """Return (C, R, train_loss, distance) on k = 0..steps.
+
+    Langevin noise adds 2 T dt sum_{i < min(k,k')} int a^{k-1-i} a^{k'-1-i} to C. Two replicas
+    from the same w_0 with independent noise differ only by it: w^a - w^b obeys the same
+    linear map, so D_k = 4 T dt sum_{i<k} int a^{2(k-1-i)} dmu_S (the training loss is
+    given for T = 0 only).
+    """
     s, weight = marchenko_pastur_nodes(alpha)
     a = 1 - dt * ridge - dt * delta * s
     k = np.arange(steps + 1)
@@ -42,6 +48,15 @@ def exact_square_gd(alpha, delta, ridge, dt, steps, init_variance):
     partial = np.cumsum(np.vstack([np.zeros_like(a), powers[:-1]]), axis=0)  # P_k = sum_{i<k} a^i
     C = (init_variance * (powers * weight) @ powers.T
          + dt**2 * delta * (partial * weight * s) @ partial.T)
+    # Langevin part: sum_{i<min(k,k')} a^{k-1-i} a^{k'-1-i}, by the recursion N[k+1,k'+1] = a^2-weighted.
+    langevin = np.zeros((steps + 1, steps + 1))
+    for kk in range(1, steps + 1):
+        for jj in range(1, kk + 1):
+            lags = np.arange(jj)  # i = 0..jj-1, exponents kk-1-i and jj-1-i
+            langevin[kk, jj] = langevin[jj, kk] = np.sum(
+                (a[None, :] ** (kk - 1 - lags)[:, None] * a[None, :] ** (jj - 1 - lags)[:, None]) @ weight)
+    C = C + 2 * temperature * dt * langevin
+    distance = 4 * temperature * dt * np.diagonal(langevin).copy()
     R = np.zeros((steps + 1, steps + 1))
     for lag in range(1, steps + 1):
         value = weight @ a ** (lag - 1)
@@ -54,4 +69,4 @@ def exact_square_gd(alpha, delta, ridge, dt, steps, init_variance):
     partial_g = np.cumsum(np.vstack([np.zeros_like(a_g), powers_g[:-1]]), axis=0)
     residual = (powers_g**2 * (delta * init_variance * g + 1) + (dt * ridge * partial_g) ** 2
                 + 2 * powers_g * dt * ridge * partial_g)
-    return C, R, 0.5 * residual @ g_weight
+    return C, R, 0.5 * residual @ g_weight, distance

@@ -25,7 +25,7 @@ def solve(response):
 
 def test_quadrature_is_converged(exact):
     # The exact solution itself: C[0,0] = sigma0^2, R[j+1,j] = 1, loss_0 = (Delta sigma0^2 + 1)/2.
-    C, R, loss = exact
+    C, R, loss, _ = exact
     assert C[0, 0] == pytest.approx(SIGMA0_SQ, rel=1e-12)
     assert np.allclose(np.diagonal(R, offset=-1), 1.0, atol=1e-12)
     assert loss[0] == pytest.approx((DELTA * SIGMA0_SQ + 1) / 2, rel=1e-12)
@@ -33,14 +33,14 @@ def test_quadrature_is_converged(exact):
 
 def test_exact_responses_are_exact(exact):
     # With l'' = 1 and s = 1 the tangent S is deterministic: K, hence R, carries no noise at all.
-    _, R, _ = exact
+    _, R, _, _ = exact
     result = solve("exact")
     np.testing.assert_allclose(result.R, R, atol=1e-12)
 
 
 @pytest.mark.parametrize("response", ["exact", "probe"])
 def test_correlation_and_loss_match_marchenko_pastur(exact, response):
-    C, R, loss = exact
+    C, R, loss, _ = exact
     result = solve(response)
     threshold = z_threshold(SUBPOPULATIONS, comparisons=STEPS + 1)
     assert max_z(result.C - C, result.stderr["C"]) < threshold

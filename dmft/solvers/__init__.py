@@ -8,11 +8,11 @@ from typing import Callable
 import numpy as np
 
 from ..problem import Problem
-from ..result import KERNELS, OBSERVABLES, Result
+from ..result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .iterate import iterate
 from .march import march
 from ..options import SolverOptions
-from .population import Population
+from .population import Population, make_population
 
 Progress = Callable[[int, int], None]
 
@@ -48,28 +48,38 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
 
 def _solve_one(problem, options, samples, seed, progress):
     def population(seed_sequence: np.random.SeedSequence) -> Population:
-        return Population(problem, samples, seed_sequence, options.response, options.probes, options.chunk_size)
+        return make_population(problem, samples, seed_sequence, options.response, options.probes,
+                               options.chunk_size, options.replicas)
 
     if options.method == "march":
-        return march(problem, population(seed), progress), None
+        return march(problem, population(seed), progress, options.gap_steps), None
 
-    def make_population(iteration: int) -> Population:
+    def population_for_iteration(iteration: int) -> Population:
         if not options.resample:  # the same draws every iteration
             return population(seed)
         return population(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (iteration,)))
 
-    return iterate(problem, make_population, options.damping, options.tolerance, options.max_iterations, progress)
+    return iterate(problem, population_for_iteration, options.damping, options.tolerance, options.max_iterations, progress,
+                   options.gap_steps)
+
+
+def _observable(problem: Problem, traj, name: str) -> np.ndarray:
+    if name == "test_error":
+        return problem.dataset.test_error(traj.m, np.diagonal(traj.C))
+    if name == "C_ab":
+        return traj.C - traj.C_minus
+    if name == "distance":  # D_k = |w^a_k - w^b_k|^2 / d = 2 (C - C_ab)[k, k]
+        return 2.0 * np.diagonal(traj.C_minus)
+    return getattr(traj, name)
 
 
 def _combine(problem, options, runs, reports, wall_time) -> Result:
     arrays, stderr = {}, {}
-    for name in OBSERVABLES + KERNELS:
-        if name == "test_error":
-            stack = np.stack([problem.dataset.test_error(t.m, np.diagonal(t.C)) for t in runs])
-        else:
-            stack = np.stack([getattr(t, name) for t in runs])
+    observables = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ())
+    for name in observables + KERNELS:
+        stack = np.stack([_observable(problem, t, name) for t in runs])
         arrays[name] = stack.mean(axis=0)
-        if name in OBSERVABLES:
+        if name in observables:
             stderr[name] = (stack.std(axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1
                             else np.full_like(arrays[name], np.nan))
     diagnostics = {"wall_time": wall_time, "subpopulations": len(runs),
@@ -79,8 +89,10 @@ def _combine(problem, options, runs, reports, wall_time) -> Result:
         diagnostics["iterations"] = max(r.iterations for r in reports)
         diagnostics["residual"] = [np.asarray(r.residual) for r in reports]
         diagnostics["relative_change"] = [np.asarray(r.relative_change) for r in reports]
+    # Gap distributions: the subpopulations are independent samples of one law, pooled.
+    gaps = {k: np.concatenate([t.gaps[k] for t in runs]) for k in sorted(runs[0].gaps)}
     return Result(problem=problem, options=options, time=problem.time, stderr=stderr,
-                  diagnostics=diagnostics, **arrays)
+                  diagnostics=diagnostics, gaps=gaps, **arrays)
 
 
 __all__ = ["solve", "SolverOptions"]

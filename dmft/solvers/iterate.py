@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from ..problem import Problem
-from .march import factor_row
+from .march import PathFactors
 from .population import Population
 from .weights import Trajectory, advance_weights
 
@@ -32,8 +32,10 @@ class IterationReport:
 
 def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
     """Recompute A, m, R, C on the whole window from the kernels stored in ``traj``."""
-    fresh = Trajectory.start(problem)
+    fresh = Trajectory.start(problem, traj.replicas)
     traj.A[:], traj.m[:], traj.R[:], traj.C[:] = fresh.A, fresh.m, fresh.R, fresh.C
+    if traj.C_minus is not None:
+        traj.C_minus[:] = 0.0
     for k in range(problem.steps):
         advance_weights(k, traj, problem)
 
@@ -45,36 +47,41 @@ def iterate(
     tolerance: float,
     max_iterations: int,
     progress: Callable[[int, int], None] | None = None,
+    gap_steps: tuple[int, ...] = (),
 ) -> tuple[Trajectory, IterationReport]:
     """Fixed-point loop; ``make_population(i)`` gives the population of iteration i."""
-    traj = Trajectory.start(problem)  # kernels start at zero: free dynamics
+    replicas = make_population(0).replicas
+    traj = Trajectory.start(problem, replicas)  # kernels start at zero: free dynamics
     report = IterationReport()
     n = problem.steps
     for iteration in range(max_iterations):
         weights_from_kernels(problem, traj)
-        L = np.zeros_like(traj.C)
+        factors = PathFactors(traj)
         population = make_population(iteration)
-        new = Trajectory.start(problem)
+        new = Trajectory.start(problem, replicas)
         gamma_se = np.zeros_like(traj.Gamma_C)
         response_se = np.zeros_like(traj.K)
         for k in range(n + 1):
-            traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, traj.C, L))
+            L_rows = factors.rows(k)
             population.draw(k)
-            row = population.step(k, L[k, : k + 1], traj.R[k, :k], traj.m[k])
-            new.set_kernel_row(k, row.gamma, row.response, row.mu_hat)
+            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k])
+            new.set_kernel_row(k, row.gamma, row.response, row.mu_hat, row.gamma_minus)
             gamma_se[k, : k + 1] = row.gamma_stderr
             response_se[k, : k + 1] = row.response_stderr
             traj.train_loss[k], traj.train_error[k] = row.train_loss, row.train_error
+            if k in gap_steps or k == n:
+                traj.gaps[k] = population.gaps()
         residual, relative = _change(traj, new, gamma_se, response_se, damping)
         report.residual.append(residual)
         report.relative_change.append(relative)
         report.iterations = iteration + 1
-        for name in ("Gamma_C", "K", "mu_hat"):
+        for name in traj.kernel_names:
             old_value, new_value = getattr(traj, name), getattr(new, name)
             setattr(traj, name, damping * old_value + (1.0 - damping) * new_value)
         if progress is not None:
             progress(iteration + 1, max_iterations)
-        if residual < tolerance:
+        # Two iterations in a row at the noise floor: one can dip below it by chance.
+        if len(report.residual) >= 2 and max(report.residual[-2:]) < tolerance:
             report.converged = True
             break
     weights_from_kernels(problem, traj)
@@ -83,26 +90,33 @@ def iterate(
 
 def _change(old: Trajectory, new: Trajectory, gamma_se: np.ndarray, response_se: np.ndarray,
             damping: float) -> tuple[float, float]:
-    """(RMS z-score of new - old, divided by its noise floor; relative norm of the change).
+    """(residual, relative norm of the change of the kernels).
 
     At the fixed point the new estimate carries noise of variance se^2 and the damped
     kernels an AR(1) average of past noise, variance se^2 (1 - d) / (1 + d): the change has
-    variance 2 se^2 / (1 + d). The residual is 1 when the change is pure noise and larger
-    when the kernels are still moving.
+    variance 2 se^2 / (1 + d). Each statistic below is an RMS z-score divided by that
+    floor, 1 for pure noise. The residual is the largest of: all lower-triangular entries,
+    the diagonal of Gamma_C, the diagonal of K. The diagonals matter: a drift still moving
+    the late rows is coherent along them but drowned among the noisy off-diagonal entries.
     """
-    z_squares, count = 0.0, 0
+    noise_floor = 2.0 / (1.0 + damping)
     scale = 1.0 + np.abs(new.Gamma_C).max() + np.abs(new.K).max()
+    lower = np.tril(np.ones_like(new.K, dtype=bool))
+    diagonal = np.eye(new.K.shape[0], dtype=bool)
+    statistics = []
+    pooled = []
     for difference, error in ((new.Gamma_C - old.Gamma_C, gamma_se), (new.K - old.K, response_se)):
-        lower = np.tril(np.ones_like(difference, dtype=bool))
-        noisy = lower & (error > 0)
-        # Entries without sampling noise (e.g. GD diagonal of K for square loss) must stop moving.
+        # Entries without sampling noise (e.g. the K diagonal of square-loss GD) must stop moving.
         if np.any(np.abs(difference[lower & (error == 0)]) > 1e-12 * scale):
             return np.inf, np.inf
-        z_squares += float(np.sum((difference[noisy] / error[noisy]) ** 2))
-        count += int(noisy.sum())
-    noise_floor = 2.0 / (1.0 + damping)
-    residual = float(np.sqrt(z_squares / max(count, 1) / noise_floor))
+        z = np.zeros_like(difference)
+        noisy = error > 0
+        z[noisy] = difference[noisy] / error[noisy]
+        pooled.append(z[lower & noisy])
+        statistics.append(np.sqrt(np.mean(z[diagonal & noisy] ** 2) / noise_floor) if np.any(diagonal & noisy) else 0.0)
+    all_entries = np.concatenate(pooled)
+    statistics.append(np.sqrt(np.mean(all_entries**2) / noise_floor) if all_entries.size else 0.0)
     new_all = np.concatenate([new.Gamma_C.ravel(), new.K.ravel(), new.mu_hat])
     old_all = np.concatenate([old.Gamma_C.ravel(), old.K.ravel(), old.mu_hat])
     relative = float(np.linalg.norm(new_all - old_all) / max(np.linalg.norm(new_all), 1e-300))
-    return residual, relative
+    return float(max(statistics)), relative

@@ -33,15 +33,21 @@ def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code
 
 
 @numba.njit(cache=True, inline="always")
-def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
-    """Advance sample a to step k: returns (h_k, l, f_k, lam_k, gap) and stores f_k.
-
-    u_k = g_k - dt sqrt(Delta) sum_{j<k} R[k,j] f_j, g_k = sum_j L[k,j] zeta_j,
-    h_k = c m_k + sqrt(Delta) u_k, f_k = s(k) l'/B, lam_k = s(k) l''/B.
-    """
+def _gaussian(a, k, L_row, zeta):
+    """g_k = sum_{j<=k} L[k,j] zeta_j of sample a."""
     g = 0.0
     for j in range(k + 1):
         g += L_row[j] * zeta[a, j]
+    return g
+
+
+@numba.njit(cache=True, inline="always")
+def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
+    """Advance sample a to step k given g_k: returns (h_k, l, f_k, lam_k, gap) and stores f_k.
+
+    u_k = g_k - dt sqrt(Delta) sum_{j<k} R[k,j] f_j, h_k = c m_k + sqrt(Delta) u_k,
+    f_k = s(k) l'/B, lam_k = s(k) l''/B.
+    """
     memory = 0.0
     for j in range(k):
         memory += R_row[j] * f[a, j]
@@ -54,6 +60,31 @@ def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
     f_k = scale * d1
     f[a, k] = f_k
     return h, value, f_k, scale * d2, gap
+
+
+@numba.njit(cache=True, inline="always")
+def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
+    return _forward_from_g(a, k, _gaussian(a, k, L_row, zeta), R_row, m_k, params, codes, c, y, s_k, f)
+
+
+@numba.njit(cache=True, inline="always")
+def _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, weight_scale):
+    """Propagate the random-probe tangents of sample a to step k, accumulate its response row.
+
+    du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the row gets lam_k (du_k - pi_k) pi_j
+    for j < k (own probe removed), scaled by ``weight_scale`` / n_probes.
+    """
+    n_probes = probes.shape[1]
+    for p in range(n_probes):
+        tangent_memory = 0.0
+        for i in range(k):
+            tangent_memory += R_row[i] * lam_du[a, p, i]
+        deviation = -dt_delta * tangent_memory  # du_k - pi_k
+        lam_du[a, p, k] = lam_k * (probes[a, p, k] + deviation)
+        weight = weight_scale * lam_k * deviation / n_probes
+        if weight != 0.0:
+            for j in range(k):
+                acc_response[ch, j] += weight * probes[a, p, j]
 
 
 @numba.njit(cache=True, inline="always")
@@ -85,7 +116,6 @@ def population_step_probe(
     du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the response row accumulates
     lam_k (du_k - pi_k) pi_j for j < k (own probe removed) and lam_k on the diagonal.
     """
-    n_probes = probes.shape[1]
     dt_delta = params[DT] * params[DELTA]
     for ch in prange(chunk_starts.shape[0] - 1):
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
@@ -94,16 +124,7 @@ def population_step_probe(
             h_out[a] = h
             _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs)
             acc_response[ch, k] += lam_k
-            for p in range(n_probes):
-                tangent_memory = 0.0
-                for i in range(k):
-                    tangent_memory += R_row[i] * lam_du[a, p, i]
-                deviation = -dt_delta * tangent_memory  # du_k - pi_k
-                lam_du[a, p, k] = lam_k * (probes[a, p, k] + deviation)
-                weight = lam_k * deviation / n_probes
-                if weight != 0.0:
-                    for j in range(k):
-                        acc_response[ch, j] += weight * probes[a, p, j]
+            _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, 1.0)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -130,6 +151,45 @@ def population_step_exact(
                 S_kj = (1.0 if j == k else 0.0) - dt_delta * tangent_memory
                 lam_S[a, k, j] = lam_k * S_kj
                 acc_response[ch, j] += lam_k * S_kj
+
+
+@numba.njit(parallel=True, cache=True)
+def population_step_two_replicas(
+    k, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
+    probes_a, probes_b, lam_du_a, lam_du_b, chunk_starts, acc_gamma, acc_gamma_minus, acc_response, acc_obs,
+    h_a, h_b,
+):
+    """Step k of two replicas per sample (THEORY.md section 7), random-probe responses.
+
+    g^a = (g+ + g-)/sqrt(2), g^b = (g+ - g-)/sqrt(2) with g+ ~ C + C_ab and g- ~ C - C_ab
+    independent. Kernels are estimated symmetrically: Gamma_C from (f^a f^a + f^b f^b)/2,
+    Gamma_C - Gamma_ab from (f^a - f^b)(f^a - f^b)/2 (positive semi-definite by
+    construction), K, mu_hat and the observables from the mean of both replicas.
+    """
+    dt_delta = params[DT] * params[DELTA]
+    root_half = math.sqrt(0.5)
+    for ch in prange(chunk_starts.shape[0] - 1):
+        _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
+        for j in range(k + 1):
+            acc_gamma_minus[ch, j] = 0.0
+        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
+            g_plus = _gaussian(a, k, L_plus_row, zeta_plus)
+            g_minus = _gaussian(a, k, L_minus_row, zeta_minus)
+            ha, value_a, fa, lam_a, gap_a = _forward_from_g(
+                a, k, root_half * (g_plus + g_minus), R_row, m_k, params, codes, c, y, s_a, f_a)
+            hb, value_b, fb, lam_b, gap_b = _forward_from_g(
+                a, k, root_half * (g_plus - g_minus), R_row, m_k, params, codes, c, y, s_b, f_b)
+            h_a[a] = ha
+            h_b[a] = hb
+            for j in range(k + 1):
+                acc_gamma[ch, j] += 0.5 * (fa * f_a[a, j] + fb * f_b[a, j])
+                acc_gamma_minus[ch, j] += 0.5 * (fa - fb) * (f_a[a, j] - f_b[a, j])
+            acc_obs[ch, OBS_MU_HAT] += 0.5 * c[a] * (fa + fb)
+            acc_obs[ch, OBS_LOSS] += 0.5 * (value_a + value_b)
+            acc_obs[ch, OBS_ERROR] += 0.5 * ((1.0 if gap_a <= 0.0 else 0.0) + (1.0 if gap_b <= 0.0 else 0.0))
+            acc_response[ch, k] += 0.5 * (lam_a + lam_b)
+            _probe_tangents(a, k, lam_a, R_row, dt_delta, probes_a, lam_du_a, acc_response, ch, 0.5)
+            _probe_tangents(a, k, lam_b, R_row, dt_delta, probes_b, lam_du_b, acc_response, ch, 0.5)
 
 
 @numba.njit(cache=True)

@@ -37,17 +37,46 @@ def factor_row(k: int, C: np.ndarray, L: np.ndarray) -> float:
     return relative
 
 
-def march(problem: Problem, population: Population, progress: Progress | None = None) -> Trajectory:
-    """Solve the DMFT in one causal pass over k = 0..N."""
-    traj = Trajectory.start(problem)
-    L = np.zeros_like(traj.C)
+class PathFactors:
+    """Incremental Cholesky factors of the covariances the Gaussian paths are drawn from.
+
+    One replica: C. Two replicas: C + C_ab and C - C_ab, whose paths g+ and g- are
+    independent (g^a, g^b = (g+ +- g-)/sqrt(2)).
+    """
+
+    def __init__(self, traj: Trajectory):
+        self.traj = traj
+        n = traj.C.shape[0]
+        if traj.replicas == 1:
+            self.covariances = (traj.C,)
+        else:
+            self.covariances = (np.zeros((n, n)), traj.C_minus)
+        self.factors = tuple(np.zeros((n, n)) for _ in self.covariances)
+
+    def rows(self, k: int) -> tuple[np.ndarray, ...]:
+        """Factor row k of every covariance (C row k must be known) and return them."""
+        traj = self.traj
+        if traj.replicas == 2:
+            self.covariances[0][k, : k + 1] = 2.0 * traj.C[k, : k + 1] - traj.C_minus[k, : k + 1]
+        for covariance, factor in zip(self.covariances, self.factors):
+            traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, covariance, factor))
+        return tuple(factor[k, : k + 1] for factor in self.factors)
+
+
+def march(problem: Problem, population: Population, progress: Progress | None = None,
+          gap_steps: tuple[int, ...] = ()) -> Trajectory:
+    """Solve the DMFT in one causal pass over k = 0..N; keep the gaps at ``gap_steps`` and N."""
+    traj = Trajectory.start(problem, population.replicas)
+    factors = PathFactors(traj)
     n = problem.steps
     for k in range(n + 1):
-        traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, traj.C, L))
+        L_rows = factors.rows(k)
         population.draw(k)
-        row = population.step(k, L[k, : k + 1], traj.R[k, :k], traj.m[k])
-        traj.set_kernel_row(k, row.gamma, row.response, row.mu_hat)
+        row = population.step(k, L_rows, traj.R[k, :k], traj.m[k])
+        traj.set_kernel_row(k, row.gamma, row.response, row.mu_hat, row.gamma_minus)
         traj.train_loss[k], traj.train_error[k] = row.train_loss, row.train_error
+        if k in gap_steps or k == n:
+            traj.gaps[k] = population.gaps()
         if k < n:
             advance_weights(k, traj, problem)
         if progress is not None:

@@ -27,10 +27,13 @@ class KernelRow:
     mu_hat: float
     train_loss: float
     train_error: float
+    gamma_minus: np.ndarray | None = None  # (Gamma_C - Gamma_ab)[k, :k+1], two replicas only
 
 
 class Population:
     """N_s effective samples of one problem, seeded by a ``numpy.random.SeedSequence``."""
+
+    replicas = 1
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
                  response: str = "probe", probes: int = 1, chunk_size: int = 64):
@@ -80,8 +83,12 @@ class Population:
         else:
             self.selection = algorithm.next_selection(self.rng, self.selection, self.problem.dt)
 
-    def step(self, k: int, L_row: np.ndarray, R_row: np.ndarray, m_k: float) -> KernelRow:
-        """Advance all samples to step k (after ``draw(k)``) and estimate kernel row k."""
+    def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float) -> KernelRow:
+        """Advance all samples to step k (after ``draw(k)``) and estimate kernel row k.
+
+        ``L_rows`` holds row k of the Cholesky factor of C (one replica).
+        """
+        (L_row,) = L_rows
         args = (k, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
                 self.zeta, self.f)
         accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h)
@@ -89,11 +96,15 @@ class Population:
             kernels.population_step_probe(*args, self.probes, self.tangents, *accumulators)
         else:
             kernels.population_step_exact(*args, self.tangents, *accumulators)
+        return self._kernel_row(k)
+
+    def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None) -> KernelRow:
         alpha, delta = self.problem.dataset.alpha, self.problem.dataset.delta
         gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
         response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
         obs = self.acc_obs.sum(axis=0) / self.samples
         return KernelRow(
+            gamma_minus=None if gamma_minus is None else alpha * delta * gamma_minus,
             gamma=alpha * delta * gamma,
             gamma_stderr=alpha * delta * gamma_se,
             response=alpha * delta * response,
@@ -107,6 +118,59 @@ class Population:
         """y phi(h) of every sample at the last step taken."""
         loss, ds = self.problem.loss, self.problem.dataset
         return loss_terms_array(loss.code, ds.readout_code, loss.margin, loss.sharpness, ds.theta, self.y, self.h)[3]
+
+
+class TwoReplicaPopulation(Population):
+    """Effective samples carrying two replicas: same (c, y) and w_0, independent selections
+    and Langevin noise (THEORY.md section 7). Random-probe responses only."""
+
+    replicas = 2
+
+    def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64):
+        super().__init__(problem, samples, seed, "probe", probes, chunk_size)
+        n, steps = samples, problem.steps + 1
+        self.zeta_minus = np.zeros((n, steps))
+        self.f_b = np.zeros((n, steps))
+        self.probes_b = np.zeros_like(self.probes)
+        self.tangents_b = np.zeros_like(self.tangents)
+        self.selection_b = np.empty(n)
+        self.h_b = np.zeros(n)
+        self.acc_gamma_minus = np.zeros_like(self.acc_gamma)
+
+    @staticmethod
+    def memory_bytes(samples: int, steps: int, response: str, probes: int) -> int:
+        return 2 * Population.memory_bytes(samples, steps, "probe", probes)
+
+    def draw(self, k: int) -> None:
+        super().draw(k)  # zeta+ (in self.zeta), replica a's probes and selection
+        n = self.samples
+        self.zeta_minus[:, k] = self.rng.standard_normal(n)
+        self.probes_b[:, :, k] = self.rng.standard_normal((n, self.probes_b.shape[1]))
+        algorithm = self.problem.algorithm
+        if k == 0:
+            self.selection_b = algorithm.initial_selection(self.rng, n)
+        else:
+            self.selection_b = algorithm.next_selection(self.rng, self.selection_b, self.problem.dt)
+
+    def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float) -> KernelRow:
+        """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
+        L_plus_row, L_minus_row = L_rows
+        kernels.population_step_two_replicas(
+            k, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
+            self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b,
+            self.probes, self.probes_b, self.tangents, self.tangents_b, self.chunk_starts,
+            self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b,
+        )
+        gamma_minus = self.acc_gamma_minus[:, : k + 1].sum(axis=0) / self.samples
+        return self._kernel_row(k, gamma_minus)
+
+
+def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
+                    probes: int = 1, chunk_size: int = 64, replicas: int = 1) -> Population:
+    """A one- or two-replica population."""
+    kind = TwoReplicaPopulation if replicas == 2 else Population
+    return kind(problem, samples, seed, response, probes, chunk_size)
 
 
 def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ C[k+1, :k+2]; each row is a few BLAS matrix-vector products on the growing trian
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,26 +27,45 @@ class Trajectory:
     mu_hat: np.ndarray
     train_loss: np.ndarray
     train_error: np.ndarray
+    # Two replicas only: Gamma_C - Gamma_ab and C - C_ab (both positive semi-definite).
+    Gamma_minus: np.ndarray | None = None
+    C_minus: np.ndarray | None = None
     # Smallest squared Cholesky pivot / C[k,k] met: negative values near -1e-6 mean trouble.
     min_relative_pivot: float = np.inf
+    # Gap distribution y phi(h_k) of the population at recorded steps k.
+    gaps: dict[int, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, problem: Problem) -> "Trajectory":
+    def start(cls, problem: Problem, replicas: int = 1) -> "Trajectory":
         n = problem.steps + 1
         traj = cls(
             A=np.zeros(n), m=np.zeros(n), R=np.zeros((n, n)), C=np.zeros((n, n)),
             Gamma_C=np.zeros((n, n)), K=np.zeros((n, n)), mu_hat=np.zeros(n),
             train_loss=np.full(n, np.nan), train_error=np.full(n, np.nan),
         )
+        if replicas == 2:
+            traj.Gamma_minus, traj.C_minus = np.zeros((n, n)), np.zeros((n, n))
         traj.A[0] = 1.0
         traj.C[0, 0] = problem.init_variance
         return traj
 
-    def set_kernel_row(self, k: int, gamma: np.ndarray, response: np.ndarray, mu_hat: float) -> None:
+    @property
+    def replicas(self) -> int:
+        return 1 if self.C_minus is None else 2
+
+    @property
+    def kernel_names(self) -> tuple[str, ...]:
+        return ("Gamma_C", "K", "mu_hat") + (("Gamma_minus",) if self.replicas == 2 else ())
+
+    def set_kernel_row(self, k: int, gamma: np.ndarray, response: np.ndarray, mu_hat: float,
+                       gamma_minus: np.ndarray | None = None) -> None:
         self.Gamma_C[k, : k + 1] = gamma
         self.Gamma_C[: k + 1, k] = gamma
         self.K[k, : k + 1] = response
         self.mu_hat[k] = mu_hat
+        if gamma_minus is not None:
+            self.Gamma_minus[k, : k + 1] = gamma_minus
+            self.Gamma_minus[: k + 1, k] = gamma_minus
 
 
 def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
@@ -60,12 +79,22 @@ def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
     r[:] = decay * traj.R[k, : k + 1] - dt * (K_row @ traj.R[: k + 1, : k + 1])
     r[k] = 1.0
     # C[k+1, k'] = s0^2 A A' + m m' + R[k+1,:] (dt^2 Gamma_C + 2 T dt I) R[k',:]^T
-    noise = dt * dt * (traj.Gamma_C[: k + 1, : k + 1] @ r) + 2.0 * temperature * dt * r
+    langevin = 2.0 * temperature * dt * r
+    noise = dt * dt * (traj.Gamma_C[: k + 1, : k + 1] @ r) + langevin
     row = (problem.init_variance * traj.A[k + 1] * traj.A[: k + 2] + traj.m[k + 1] * traj.m[: k + 2]
            + traj.R[: k + 2, : k + 1] @ noise)
-    traj.C[k + 1, : k + 2] = row
-    traj.C[: k + 2, k + 1] = row
+    _set_symmetric_row(traj.C, k + 1, row)
+    if traj.C_minus is not None:
+        # C - C_ab = R (dt^2 (Gamma_C - Gamma_ab) + 2 T dt I) R^T: the replicas share w_0 and data,
+        # not their selections and Langevin noise (THEORY.md section 7).
+        noise_minus = dt * dt * (traj.Gamma_minus[: k + 1, : k + 1] @ r) + langevin
+        _set_symmetric_row(traj.C_minus, k + 1, traj.R[: k + 2, : k + 1] @ noise_minus)
     check_finite(k + 1, traj)
+
+
+def _set_symmetric_row(matrix: np.ndarray, k: int, row: np.ndarray) -> None:
+    matrix[k, : k + 1] = row
+    matrix[: k + 1, k] = row
 
 
 def check_finite(k: int, traj: Trajectory) -> None:
