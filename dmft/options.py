@@ -34,6 +34,8 @@ class SolverOptions:
                      cross correlation C_ab and the replica distance; probe responses only.
     gap_steps:       steps k at which the gap distribution y phi(h_k) of the population is
                      kept (the final step always is).
+    precision:       "single" stores the sample paths in float32 (half the memory traffic
+                     that bounds the march; all sums in float64), "double" in float64.
     """
 
     method: str = "march"
@@ -49,6 +51,7 @@ class SolverOptions:
     chunk_size: int = 64
     replicas: int = 1
     gap_steps: tuple[int, ...] = ()
+    precision: str = "single"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -65,6 +68,8 @@ class SolverOptions:
         object.__setattr__(self, "seed", int(self.seed))
         if self.samples // self.subpopulations < 2:
             raise ParameterError("subpopulations", f"must leave >= 2 samples each; got {self.subpopulations} for {self.samples} samples")
+        if self.precision not in ("single", "double"):
+            raise ParameterError("precision", f"must be 'single' or 'double', got {self.precision!r}")
         if self.replicas not in (1, 2):
             raise ParameterError("replicas", f"must be 1 or 2, got {self.replicas!r}")
         if self.replicas == 2 and self.response != "probe":

@@ -103,3 +103,14 @@ def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
         np.testing.assert_allclose(getattr(averaged, name), getattr(summed, name), atol=1e-10, err_msg=name)
     # R is per unit field time, so it scales with the step: R_avg = R_sum at the same k, j.
     np.testing.assert_allclose(averaged.R, summed.R, atol=1e-10)
+
+
+def test_single_precision_paths_reproduce_double_within_monte_carlo_error():
+    # Same draws, paths stored in float32 vs float64 (sums in float64 in both): rounding only.
+    problem = sgd_problem(steps=40)
+    single = dmft.solve(problem, options(precision="single"))
+    double = dmft.solve(problem, options(precision="double"))
+    for name in ("m", "C", "R", "train_loss"):
+        difference = np.abs(getattr(single, name) - getattr(double, name))
+        # far below the Monte Carlo error (a tenth of it), not just within it
+        assert np.all(difference <= 0.1 * getattr(double, "stderr")[name] + 1e-9), name

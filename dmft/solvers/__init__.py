@@ -49,7 +49,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
 def _solve_one(problem, options, samples, seed, progress):
     def population(seed_sequence: np.random.SeedSequence) -> Population:
         return make_population(problem, samples, seed_sequence, options.response, options.probes,
-                               options.chunk_size, options.replicas)
+                               options.chunk_size, options.replicas, options.precision)
 
     if options.method == "march":
         return march(problem, population(seed), progress, options.gap_steps), None

@@ -19,6 +19,11 @@ from numba import prange
 
 from ..losses import loss_terms
 
+# Reassociation lets LLVM vectorise the dot-product reductions (otherwise bound by the
+# latency of dependent adds); no nnan/ninf, so NaN and overflow still propagate and are caught.
+# The order is fixed by the code, so results stay reproducible.
+FAST = {"reassoc", "contract"}
+
 DT, SQRT_DELTA, DELTA, INV_B, MARGIN, SHARPNESS, THETA = range(7)
 LOSS, READOUT = range(2)
 # Observables accumulated per chunk besides the kernel rows.
@@ -32,7 +37,7 @@ def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code
     return params, codes
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _gaussian(a, k, L_row, zeta):
     """g_k = sum_{j<=k} L[k,j] zeta_j of sample a."""
     g = 0.0
@@ -41,7 +46,7 @@ def _gaussian(a, k, L_row, zeta):
     return g
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
     """Advance sample a to step k given g_k: returns (h_k, l, f_k, lam_k, gap) and stores f_k.
 
@@ -57,17 +62,18 @@ def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
         codes[LOSS], codes[READOUT], params[MARGIN], params[SHARPNESS], params[THETA], y[a], h
     )
     scale = s_k[a] * params[INV_B]
-    f_k = scale * d1
-    f[a, k] = f_k
-    return h, value, f_k, scale * d2, gap
+    f[a, k] = scale * d1
+    # Use the stored (possibly float32-rounded) value everywhere, so Gamma_C stays an exact
+    # Gram matrix: float32 products are exact in float64, and C stays positive semi-definite.
+    return h, value, np.float64(f[a, k]), scale * d2, gap
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
     return _forward_from_g(a, k, _gaussian(a, k, L_row, zeta), R_row, m_k, params, codes, c, y, s_k, f)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, weight_scale):
     """Propagate the random-probe tangents of sample a to step k, accumulate its response row.
 
@@ -87,7 +93,7 @@ def _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, 
                 acc_response[ch, j] += weight * probes[a, p, j]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs):
     for j in range(k + 1):
         acc_gamma[ch, j] += f_k * f[a, j]
@@ -97,7 +103,7 @@ def _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs):
         acc_obs[ch, OBS_ERROR] += 1.0
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
     for j in range(k + 1):
         acc_gamma[ch, j] = 0.0
@@ -106,7 +112,7 @@ def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
         acc_obs[ch, o] = 0.0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_probe(
     k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, probes, lam_du, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out,
@@ -127,7 +133,7 @@ def population_step_probe(
             _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, 1.0)
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_exact(
     k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, lam_S, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out,
@@ -153,7 +159,7 @@ def population_step_exact(
                 acc_response[ch, j] += lam_k * S_kj
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_two_replicas(
     k, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
     probes_a, probes_b, lam_du_a, lam_du_b, chunk_starts, acc_gamma, acc_gamma_minus, acc_response, acc_obs,
@@ -183,7 +189,7 @@ def population_step_two_replicas(
             h_b[a] = hb
             for j in range(k + 1):
                 acc_gamma[ch, j] += 0.5 * (fa * f_a[a, j] + fb * f_b[a, j])
-                acc_gamma_minus[ch, j] += 0.5 * (fa - fb) * (f_a[a, j] - f_b[a, j])
+                acc_gamma_minus[ch, j] += 0.5 * (fa - fb) * (np.float64(f_a[a, j]) - np.float64(f_b[a, j]))
             acc_obs[ch, OBS_MU_HAT] += 0.5 * c[a] * (fa + fb)
             acc_obs[ch, OBS_LOSS] += 0.5 * (value_a + value_b)
             acc_obs[ch, OBS_ERROR] += 0.5 * ((1.0 if gap_a <= 0.0 else 0.0) + (1.0 if gap_b <= 0.0 else 0.0))

@@ -36,7 +36,7 @@ class Population:
     replicas = 1
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
-                 response: str = "probe", probes: int = 1, chunk_size: int = 64):
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
         self.problem = problem
         self.samples = samples
         self.response = response
@@ -49,14 +49,18 @@ class Population:
         )
         self.c, self.y = ds.draw_labels(self.rng, n)
         self.selection = np.empty(n)
-        self.zeta = np.zeros((n, steps))
-        self.f = np.zeros((n, steps))
+        # Paths are stored in `precision` (float32 halves the memory traffic that bounds the
+        # march); every sum is accumulated in float64. Probes are Rademacher signs (int8):
+        # unbiased like Gaussian probes, with the smallest variance.
+        self.dtype = np.float32 if precision == "single" else np.float64
+        self.zeta = np.zeros((n, steps), dtype=self.dtype)
+        self.f = np.zeros((n, steps), dtype=self.dtype)
         if response == "probe":
-            self.probes = np.zeros((n, probes, steps))
-            self.tangents = np.zeros((n, probes, steps))  # lam_i du_i per probe
+            self.probes = np.zeros((n, probes, steps), dtype=np.int8)
+            self.tangents = np.zeros((n, probes, steps), dtype=self.dtype)  # lam_i du_i per probe
         else:
-            self.probes = np.zeros((n, 1, 1))
-            self.tangents = np.zeros((n, steps, steps))  # lam_i S[i, j]
+            self.probes = np.zeros((n, 1, 1), dtype=np.int8)
+            self.tangents = np.zeros((n, steps, steps))  # lam_i S[i, j], float64: the reference
         self.h = np.zeros(n)
         self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
         n_chunks = self.chunk_starts.shape[0] - 1
@@ -66,17 +70,19 @@ class Population:
         self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
 
     @staticmethod
-    def memory_bytes(samples: int, steps: int, response: str, probes: int) -> int:
+    def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
         """Bytes of the sample-path arrays for a run of ``steps`` steps."""
-        per_sample = 2 * (steps + 1) + (2 * probes * (steps + 1) if response == "probe" else (steps + 1) ** 2)
-        return 8 * samples * per_sample
+        width = 4 if precision == "single" else 8
+        n = steps + 1
+        tangents = probes * n * (width + 1) if response == "probe" else 8 * n * n
+        return samples * (2 * width * n + tangents)
 
     def draw(self, k: int) -> None:
         """Draw the innovations of step k: zeta_k, the probes pi_k, the selection s(k)."""
         n = self.samples
         self.zeta[:, k] = self.rng.standard_normal(n)
         if self.response == "probe":
-            self.probes[:, :, k] = self.rng.standard_normal((n, self.probes.shape[1]))
+            self.probes[:, :, k] = _rademacher(self.rng, (n, self.probes.shape[1]))
         algorithm = self.problem.algorithm
         if k == 0:
             self.selection = algorithm.initial_selection(self.rng, n)
@@ -127,11 +133,11 @@ class TwoReplicaPopulation(Population):
     replicas = 2
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
-                 response: str = "probe", probes: int = 1, chunk_size: int = 64):
-        super().__init__(problem, samples, seed, "probe", probes, chunk_size)
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
+        super().__init__(problem, samples, seed, "probe", probes, chunk_size, precision)
         n, steps = samples, problem.steps + 1
-        self.zeta_minus = np.zeros((n, steps))
-        self.f_b = np.zeros((n, steps))
+        self.zeta_minus = np.zeros((n, steps), dtype=self.dtype)
+        self.f_b = np.zeros((n, steps), dtype=self.dtype)
         self.probes_b = np.zeros_like(self.probes)
         self.tangents_b = np.zeros_like(self.tangents)
         self.selection_b = np.empty(n)
@@ -139,14 +145,14 @@ class TwoReplicaPopulation(Population):
         self.acc_gamma_minus = np.zeros_like(self.acc_gamma)
 
     @staticmethod
-    def memory_bytes(samples: int, steps: int, response: str, probes: int) -> int:
-        return 2 * Population.memory_bytes(samples, steps, "probe", probes)
+    def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
+        return 2 * Population.memory_bytes(samples, steps, "probe", probes, precision)
 
     def draw(self, k: int) -> None:
         super().draw(k)  # zeta+ (in self.zeta), replica a's probes and selection
         n = self.samples
         self.zeta_minus[:, k] = self.rng.standard_normal(n)
-        self.probes_b[:, :, k] = self.rng.standard_normal((n, self.probes_b.shape[1]))
+        self.probes_b[:, :, k] = _rademacher(self.rng, (n, self.probes_b.shape[1]))
         algorithm = self.problem.algorithm
         if k == 0:
             self.selection_b = algorithm.initial_selection(self.rng, n)
@@ -167,10 +173,16 @@ class TwoReplicaPopulation(Population):
 
 
 def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
-                    probes: int = 1, chunk_size: int = 64, replicas: int = 1) -> Population:
+                    probes: int = 1, chunk_size: int = 64, replicas: int = 1, precision: str = "single"
+                    ) -> Population:
     """A one- or two-replica population."""
     kind = TwoReplicaPopulation if replicas == 2 else Population
-    return kind(problem, samples, seed, response, probes, chunk_size)
+    return kind(problem, samples, seed, response, probes, chunk_size, precision)
+
+
+def _rademacher(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Independent signs +-1 as int8."""
+    return (2 * rng.integers(0, 2, size=shape, dtype=np.int8) - 1).astype(np.int8)
 
 
 def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
