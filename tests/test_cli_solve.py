@@ -116,3 +116,10 @@ def test_load_refuses_non_dmft_files(tmp_path):
         f.attrs["kind"] = "something-else"
     with pytest.raises(dmft.DmftError, match="not a `dmft solve` result"):
         dmft.load(other)
+
+
+def test_a_run_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path):
+    out = tmp_path / "huge.h5"
+    result = run("solve", "--output", str(out), "--steps", "40000", "-q")
+    assert result.exit_code == 2 and "steps" in result.output and "GiB" in result.output
+    assert not out.exists()

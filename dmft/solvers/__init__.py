@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time as _time
 from typing import Callable
 
@@ -12,7 +13,8 @@ from ..result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .iterate import iterate
 from .march import march
 from ..options import SolverOptions
-from .population import Population, make_population
+from ..errors import ParameterError
+from .population import Population, TwoReplicaPopulation, make_population
 
 Progress = Callable[[int, int], None]
 
@@ -23,27 +25,105 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     The population of ``options.samples`` effective samples is split into
     ``options.subpopulations`` independent parts, each solved self-consistently; the
     result is their mean, and their spread gives the Monte Carlo standard errors.
-    ``progress(done, total)`` is called as work advances.
+    ``progress(done, total)`` is called as work advances. Raises ``ParameterError`` before
+    any work when the run would not fit in memory, ``DivergenceError`` when it blows up.
     """
     options = options or SolverOptions()
+    check_memory(problem, options)
     start = _time.perf_counter()
     n_sub = options.subpopulations
     seeds = np.random.SeedSequence(options.seed).spawn(n_sub)
     sizes = [options.samples // n_sub + (1 if i < options.samples % n_sub else 0) for i in range(n_sub)]
     steps_per_run = problem.steps + 1 if options.method == "march" else options.max_iterations
-    runs, reports = [], []
+    names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
+    statistics = {name: _RunningMean() for name in names}
+    reports, gaps, min_pivot = [], {}, np.inf
     for index, (seed, size) in enumerate(zip(seeds, sizes)):
         run_progress = None
         if progress is not None:
             offset = index * steps_per_run
             run_progress = lambda done, total, offset=offset: progress(offset + done, n_sub * steps_per_run)  # noqa: E731
         traj, report = _solve_one(problem, options, size, seed, run_progress)
-        runs.append(traj)
+        # Keep running sums, not the runs: memory stays that of one run whatever n_sub.
+        for name in names:
+            statistics[name].add(_observable(problem, traj, name))
         reports.append(report)
-    result = _combine(problem, options, runs, reports, _time.perf_counter() - start)
+        min_pivot = min(min_pivot, traj.min_relative_pivot)
+        for k, values in traj.gaps.items():  # independent samples of one law: pooled
+            gaps.setdefault(k, []).append(values)
+    arrays = {name: statistics[name].mean for name in names}
+    stderr = {name: statistics[name].stderr for name in names if name not in KERNELS}
+    diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub,
+                   "min_relative_pivot": min_pivot}
+    if options.method == "iterate":
+        diagnostics["converged"] = all(r.converged for r in reports)
+        diagnostics["iterations"] = max(r.iterations for r in reports)
+        diagnostics["residual"] = [np.asarray(r.residual) for r in reports]
+        diagnostics["relative_change"] = [np.asarray(r.relative_change) for r in reports]
+    result = Result(problem=problem, options=options, time=problem.time, stderr=stderr, diagnostics=diagnostics,
+                    gaps={k: np.concatenate(v) for k, v in sorted(gaps.items())}, **arrays)
     if progress is not None:
         progress(n_sub * steps_per_run, n_sub * steps_per_run)
     return result
+
+
+class _RunningMean:
+    """Welford's mean and variance over runs; entries that never vary get exactly zero error."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self._m2 = 0, None, None
+
+    def add(self, value: np.ndarray) -> None:
+        value = np.asarray(value, dtype=float)
+        self.count += 1
+        if self.mean is None:
+            self.mean, self._m2 = value.copy(), np.zeros_like(value)
+            return
+        delta = value - self.mean
+        self.mean = self.mean + delta / self.count
+        self._m2 = self._m2 + delta * (value - self.mean)
+
+    @property
+    def stderr(self) -> np.ndarray:
+        if self.count < 2:
+            return np.full_like(self.mean, np.nan)
+        return np.sqrt(np.maximum(self._m2, 0.0) / (self.count - 1) / self.count)
+
+
+def memory_estimate(problem: Problem, options: SolverOptions) -> int:
+    """Bytes a solve needs: one population's paths plus the N x N arrays of one run and the sums."""
+    n = problem.steps + 1
+    size = -(-options.samples // options.subpopulations)
+    kind = TwoReplicaPopulation if options.replicas == 2 else Population
+    paths = kind.memory_bytes(size, problem.steps, options.response, options.probes, options.precision)
+    # Trajectory (C, R, Gamma_C, K [, C_minus, Gamma_minus]), Cholesky factors, and the running
+    # mean and variance of C, R, A, K, Gamma_C [, C_ab]; the fixed-point loop holds a second trajectory.
+    matrices = (6 if options.replicas == 1 else 10) + (4 if options.method == "iterate" else 0)
+    matrices += 2 * (4 if options.replicas == 1 else 5)
+    return paths + 8 * matrices * n * n
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (MemAvailable), or total physical memory as a fallback."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(problem: Problem, options: SolverOptions) -> None:
+    needed, available = memory_estimate(problem, options), available_memory()
+    if needed <= 0.9 * available:
+        return
+    # Name what dominates: the N x N arrays (steps) or the sample paths (samples).
+    n = problem.steps + 1
+    parameter = "steps" if 8 * 20 * n * n > needed / 2 else "samples"
+    raise ParameterError(parameter, f"this run needs about {needed / 2**30:.1f} GiB and {available / 2**30:.1f} GiB "
+                         "is available: use fewer --steps, fewer --samples or more --subpopulations")
 
 
 def _solve_one(problem, options, samples, seed, progress):
@@ -73,26 +153,4 @@ def _observable(problem: Problem, traj, name: str) -> np.ndarray:
     return getattr(traj, name)
 
 
-def _combine(problem, options, runs, reports, wall_time) -> Result:
-    arrays, stderr = {}, {}
-    observables = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ())
-    for name in observables + KERNELS:
-        stack = np.stack([_observable(problem, t, name) for t in runs])
-        arrays[name] = stack.mean(axis=0)
-        if name in observables:
-            stderr[name] = (stack.std(axis=0, ddof=1) / np.sqrt(len(runs)) if len(runs) > 1
-                            else np.full_like(arrays[name], np.nan))
-    diagnostics = {"wall_time": wall_time, "subpopulations": len(runs),
-                   "min_relative_pivot": min(t.min_relative_pivot for t in runs)}
-    if options.method == "iterate":
-        diagnostics["converged"] = all(r.converged for r in reports)
-        diagnostics["iterations"] = max(r.iterations for r in reports)
-        diagnostics["residual"] = [np.asarray(r.residual) for r in reports]
-        diagnostics["relative_change"] = [np.asarray(r.relative_change) for r in reports]
-    # Gap distributions: the subpopulations are independent samples of one law, pooled.
-    gaps = {k: np.concatenate([t.gaps[k] for t in runs]) for k in sorted(runs[0].gaps)}
-    return Result(problem=problem, options=options, time=problem.time, stderr=stderr,
-                  diagnostics=diagnostics, gaps=gaps, **arrays)
-
-
-__all__ = ["solve", "SolverOptions"]
+__all__ = ["solve", "SolverOptions", "memory_estimate"]
