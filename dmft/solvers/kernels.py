@@ -198,7 +198,7 @@ def population_step_two_replicas(
             _probe_tangents(a, k, lam_b, R_row, dt_delta, probes_b, lam_du_b, acc_response, ch, 0.5)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=FAST)
 def cholesky_row(C, L, k, relative_threshold):
     """Row k of the semidefinite Cholesky factor L of C (L L^T = C), from the rows before.
 
