@@ -82,6 +82,14 @@ def split_options(given: dict[str, Any], config: dict[str, Any], solver_keys: tu
     return problem_kwargs, solver_kwargs
 
 
+def parse_steps(parameter: str, text: str) -> tuple[int, ...]:
+    """'10,50,100' -> (10, 50, 100), naming the option when it is not a list of integers."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ParameterError(parameter, f"must be comma-separated integers, got {text!r}") from None
+
+
 def one_line_errors(command: Callable) -> Callable:
     """Report DmftError as one line and exit 2 (click's own usage errors also exit 2)."""
 
@@ -136,6 +144,8 @@ def main() -> None:
 @click.option("--damping", type=float, help="iterate: kernels <- damping old + (1 - damping) new [0.3].")
 @click.option("--tolerance", type=float, help="iterate: stop when the kernel change is within this factor of Monte Carlo noise [1.2].")
 @click.option("--max-iterations", type=int, help="iterate: at most this many iterations [100].")
+@click.option("--replicas", type=int, help="2: two-replica DMFT with C_ab and the distance [1].")
+@click.option("--gap-steps", type=str, help="Comma-separated steps at which to keep the gap distribution [final].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
@@ -148,6 +158,8 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
 
     if Path(output).exists() and not overwrite:
         raise DmftError(f"{output} exists; pass --overwrite to replace it")
+    if given.get("gap_steps") is not None:
+        given["gap_steps"] = parse_steps("gap_steps", given["gap_steps"])
     problem_kwargs, solver_kwargs = split_options(given, load_config(config), SOLVER_KEYS)
     problem = Problem.from_flat(**problem_kwargs)
     options = SolverOptions.from_flat(**solver_kwargs)
@@ -184,7 +196,7 @@ def _simulation_config(path: str | None) -> dict[str, Any]:
 @click.option("--chi-times", help="Comma-separated switch-on times of the field for chi(t, t') [response times].")
 @click.option("--gap-times", help="Comma-separated times at which to keep the gaps y phi(h) [final time].")
 @click.option("--response-field", type=float, help="0: linearised response runs; eps > 0: twin runs with field eps [0].")
-@click.option("--replicas", type=click.IntRange(1, 2), help="2: a second replica, records the distance [1].")
+@click.option("--replicas", type=int, help="2: a second replica, records the distance [1].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
@@ -238,3 +250,129 @@ def compare(dmft_file: str, simulation_file: str, plot: str | None, max_z: float
     click.echo(f"{'agree' if passed else 'DISAGREE'}: max z = {result.max_z:.2f} "
                f"({'<' if passed else '>='} {max_z:g})")
     sys.exit(0 if passed else 1)
+
+
+# ----------------------------------------------------------------------------- grid, plot
+
+
+@main.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="HDF5 file to write; an existing file of the same grid is resumed.")
+@click.option("--workers", "-j", type=int, help="Local worker processes [number of cores].")
+@click.option("--scheduler", help="Address of a Dask scheduler (e.g. tcp://host:8786): compute the points there.")
+@click.option("--overwrite", is_flag=True, help="Discard an existing output file and start again.")
+@click.option("--retry-failed", is_flag=True, help="Recompute the points recorded as failed.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display.")
+@one_line_errors
+def grid(config: str, output: str, workers: int | None, scheduler: str | None, overwrite: bool,
+         retry_failed: bool, quiet: bool) -> None:
+    """Solve the DMFT on every point of the parameter grid in CONFIG (TOML).
+
+    CONFIG has [problem] and [solver] tables (the options of `dmft solve`, underscores),
+    a [grid] table mapping keys to lists of values (their Cartesian product), and an
+    optional top-level seed. Points are written one by one: run the same command again
+    after an interruption to compute only the missing ones.
+    """
+    from .grid import GridProgress, GridSpec, run_grid
+
+    spec = GridSpec.from_toml(config)  # every point validated before any work
+    progress = GridProgress(Path(output).name, quiet=quiet)
+    try:
+        report = run_grid(spec, output, workers=workers, scheduler=scheduler, progress=progress,
+                          overwrite=overwrite, retry_failed=retry_failed)
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo(f"Interrupted: the points finished so far are in {output}; "
+                   "run the same command again to compute the others.", err=True)
+        sys.exit(130)
+    finally:
+        progress.close()
+    parts = [f"{report.done} done", f"{report.failed} failed"] + ([f"{report.missing} missing"] if report.missing else [])
+    click.echo(f"{output}: {report.total} points, {', '.join(parts)} "
+               f"({report.computed} computed now, {report.reused} already there)")
+    for index, coords, error in report.failures[:10]:
+        click.echo(f"  point {index} ({', '.join(f'{k}={v}' for k, v in coords.items())}) failed: {error}")
+    if len(report.failures) > 10:
+        click.echo(f"  ... and {len(report.failures) - 10} more failures (see the summary table)")
+    if report.t_eff_note:
+        click.echo(f"note: T_eff stored as NaN: {report.t_eff_note}")
+    if report.missing:
+        reason = report.lost[0][1] if report.lost else "not computed"
+        click.echo(f"Error: {report.missing} points were not computed ({reason}); "
+                   "run the same command again to compute them.", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Directory for the PNGs [beside FILE].")
+@click.option("--x", "x", help="Grid files: the grid axis on the horizontal axis.")
+@click.option("--y", "y", help="Grid files: the final observable (train_loss, train_error, test_error, m, "
+                               "self_overlap, T_eff, wall_time).")
+@click.option("--hue", help="Grid files: one curve per value of this grid axis.")
+@click.option("--point", type=int, help="Grid files: the time-resolved figures of this point.")
+@one_line_errors
+def plot(file: str, output_dir: str | None, x: str | None, y: str | None, hue: str | None,
+         point: int | None) -> None:
+    """Write the standard figures of a `dmft solve` or `dmft grid` FILE as PNG."""
+    from .plots import plot_file
+
+    for path in plot_file(file, output_dir=output_dir, x=x, y=y, hue=hue, point=point):
+        click.echo(f"wrote {path}")
+
+
+# ----------------------------------------------------------------------------- teff (fluctuation-dissipation)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--final-time", "final_times", type=float, multiple=True,
+              help="Final time t of the FDT curve (repeat for several) [the last step].")
+@click.option("--lag-window", type=float, nargs=2, metavar="SMIN SMAX",
+              help="Time lags s = t - t' fitted [3 noise correlation times (>= 3 dt) .. t/4].")
+@click.option("--average-over", type=float, default=0.0, show_default=True,
+              help="Fit the curve averaged over the final times in [t - this, t] (simulations: over reference times).")
+@click.option("--through-origin", is_flag=True, help="Fit Delta C = T_eff chi (equilibrium form) [with intercept].")
+@click.option("--connected/--full-correlation", default=True, show_default=True,
+              help="Delta C from C - m m' - sigma0^2 A A' (same in a stationary regime, far less Monte Carlo noise) "
+                   "or from the full C.")
+@click.option("--tolerance", type=float, default=0.02, show_default=True,
+              help="Relative drift above which the window is not stationary (unless within 3 standard errors).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (T_eff, T_eff_stderr, window, stationarity, ...).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the parametric FDT plot (PNG) here.")
+@click.option("--write", is_flag=True, help="Store the estimate in FILE as a group `fdt`.")
+@click.option("--overwrite", is_flag=True, help="With --write: replace an existing `fdt` group.")
+@one_line_errors
+def teff(file: str, final_times: tuple[float, ...], lag_window: tuple[float, float] | None, average_over: float,
+         through_origin: bool, connected: bool, tolerance: float, as_json: bool, plot_path: str | None, write: bool,
+         overwrite: bool) -> None:
+    """Effective temperature T_eff from the fluctuation-dissipation relation of a dmft FILE.
+
+    T_eff is the inverse slope of the integrated response chi(t, t') against
+    Delta C = C(t, t) - C(t, t') over a window of time lags, in a regime that must be
+    stationary: a FILE whose window drifts is refused, saying why. Reads `dmft solve`
+    and `dmft simulate` files. The error bar from one stored file is an upper bound
+    (the correlations between entries are not stored); `dmft.fdt.teff_with_errors`
+    gives a jackknife error over independent runs.
+    """
+    from . import fdt
+
+    if not (0 < tolerance < 1):
+        raise ParameterError("tolerance", f"must lie in (0, 1), got {tolerance}")
+    times: list[float | None] = list(final_times) or [None]
+    estimates = [fdt.estimate_from_file(file, t, lag_window, through_origin=through_origin, average_over=average_over,
+                                        connected=connected, tolerance=tolerance) for t in times]
+    if plot_path is not None:
+        fdt.plot_fdt(estimates, plot_path)
+    if write:
+        fdt.write_fdt(file, estimates, overwrite=overwrite)
+    if as_json:
+        click.echo(fdt.estimates_json(estimates))
+        return
+    for estimate in estimates:
+        click.echo(estimate.describe())
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}")
+    if write:
+        click.echo(f"stored in {file} (group `fdt`)")

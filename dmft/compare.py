@@ -2,11 +2,11 @@
 
 For every observable both results carry, the z-score at each time is
 
-    z = |dmft - sim| / sqrt(se_dmft^2 + se_sim^2 + (allowance |dmft|)^2)
+    z = |dmft - sim| / sqrt(se_dmft^2 + se_sim^2 + allowance^2)
 
 with se the Monte Carlo standard errors of the two files and ``allowance`` an optional
-relative systematic tolerance (finite-d corrections are O(1/d); the command line uses
-none). ``Comparison.passed(max_z)`` is True when every z is below ``max_z``.
+absolute systematic tolerance per observable (finite-d corrections are O(1/d); the
+command line uses none). ``Comparison.passed(max_z)`` is True when every z is below ``max_z``.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _z_scores(theory: np.ndarray, theory_se: np.ndarray | None, sim: np.ndarray,
     theory_se = np.zeros_like(theory) if theory_se is None else np.nan_to_num(theory_se, nan=0.0)
     sim_se = np.zeros_like(sim) if sim_se is None else np.nan_to_num(sim_se, nan=0.0)
     difference = np.abs(theory - sim)
-    scale = np.sqrt(theory_se**2 + sim_se**2 + (allowance * np.abs(theory)) ** 2 + _FLOOR**2)
+    scale = np.sqrt(theory_se**2 + sim_se**2 + allowance**2 + _FLOOR**2)
     return difference, difference / scale
 
 
@@ -176,7 +176,7 @@ def compare(theory: Result, simulation: SimulationResult,
             allowance: float | Mapping[str, float] = 0.0) -> Comparison:
     """Compare a DMFT result with a simulation of the same problem (``ProblemMismatch`` if not).
 
-    ``allowance``: relative systematic tolerance added in quadrature to the errors, one
+    ``allowance``: absolute systematic tolerance added in quadrature to the errors, one
     number or a mapping observable -> number (for finite-d corrections, O(1/d)).
     """
     check_same_problem(theory.problem, simulation.problem)
@@ -184,6 +184,8 @@ def compare(theory: Result, simulation: SimulationResult,
     for name, curve in curves(theory, simulation).items():
         if curve["sim_se"] is None or not np.any(np.isfinite(curve["sim_se"])):
             notes.append(f"{name}: the simulation has no error bars (one seed?)")
+        if curve["dmft_se"] is None or not np.any(np.isfinite(curve["dmft_se"])):
+            notes.append(f"{name}: the DMFT solution has no error bars (one subpopulation?)")
         difference, z = _z_scores(curve["dmft"], curve["dmft_se"], curve["sim"], curve["sim_se"],
                                   _allowance(allowance, name))
         valid = np.isfinite(difference) & np.isfinite(z)

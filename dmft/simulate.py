@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import h5py
 import numpy as np
 
-from .errors import DivergenceError, DmftError, ParameterError
+from .errors import DivergenceError, ParameterError
 from .io import FileFormatError, atomic_h5, provenance
 from .losses import loss_terms_array
 from .problem import DIVERGENCE_BOUND, PROBLEM_KEYS, Problem
@@ -54,8 +54,10 @@ def _times_tuple(name: str, value: Any) -> tuple[float, ...] | None:
     """Validate a list of times: finite, >= 0; returned sorted without duplicates."""
     if value is None:
         return None
-    if isinstance(value, (str, bytes)) or np.ndim(value) == 0:
-        value = [value] if not isinstance(value, (str, bytes)) else value.split(",")
+    if isinstance(value, str):  # "0,1.5,3" from the command line; "" means none
+        value = [part for part in value.split(",") if part.strip()]
+    elif np.ndim(value) == 0:
+        value = [value]
     try:
         times = [float(t) for t in value]
     except (TypeError, ValueError):
@@ -301,9 +303,16 @@ def _simulate_seed(problem: Problem, options: SimulationOptions, seed: np.random
     gap_steps = time_steps(problem, "gap_times", options.gap_times)
     replica = options.replicas == 2
     first_response = 2 if replica else 1
-    starts = np.concatenate([r_steps, x_steps])  # the update at which each response run's field starts
+    # Response columns sorted by the update at which their field starts, so that the
+    # tangent runs already under way are always a contiguous block (a view, no copy).
+    starts = np.concatenate([r_steps, x_steps])
     constant = np.concatenate([np.zeros(len(r_steps), bool), np.ones(len(x_steps), bool)])
-    response_cols = first_response + np.arange(len(starts))
+    order = np.argsort(starts, kind="stable")
+    starts, constant = starts[order], constant[order]
+    is_pulse = ~constant
+    slot = np.empty(len(order), np.int64)  # slot[c]: index of column c in R (pulse) or chi (constant)
+    slot[is_pulse] = order[is_pulse]
+    slot[constant] = order[constant] - len(r_steps)
     ncol = first_response + len(starts)
     tangent = options.response_field == 0.0
     eps = 1.0 if tangent else options.response_field
@@ -313,6 +322,7 @@ def _simulate_seed(problem: Problem, options: SimulationOptions, seed: np.random
         W[:, 1] = w0
     if not tangent:
         W[:, first_response:] = w0[:, None]  # twins start as copies of the main run
+    responses = W[:, first_response:]
     rng_a = np.random.default_rng(dynamics_seed)
     rng_b = np.random.default_rng(replica_seed)
     s_a = algorithm.initial_selection(rng_a, n)
@@ -330,62 +340,59 @@ def _simulate_seed(problem: Problem, options: SimulationOptions, seed: np.random
 
     for k in range(rows):
         w = W[:, 0]
-        # Responses first run at update start + 1; idle columns are skipped in the products.
-        active = np.concatenate([np.arange(first_response), response_cols[starts < k]]) if tangent \
-            else np.arange(ncol)
-        H = X @ W[:, active]
+        # A tangent run is zero up to update start + 1: leave it out of the products until then.
+        n_active = first_response + int(np.searchsorted(starts, k, side="left")) if tangent else ncol
+        H = X @ W[:, :n_active]
         value, d1, d2, gap = loss_terms_array(*loss_args, y, np.ascontiguousarray(H[:, 0]))
         # Observables of step k (before the update k -> k+1).
         out["m"][k] = w @ v / d
         out["self_overlap"][k] = w @ w / d
         out["train_loss"][k] = value.mean()
         out["train_error"][k] = np.mean(gap <= 0.0)
-        for a, j in enumerate(c_steps):
-            if j == k:
-                references[:, a] = w
-            if j <= k:
-                out["C"][k, a] = w @ references[:, a] / d
+        references[:, c_steps == k] = w[:, None]
+        recorded = c_steps <= k
+        out["C"][k, recorded] = (w @ references[:, recorded]) / d
         if tangent:
-            projections = kick @ W[:, response_cols] / d
+            projections = kick @ responses / d
         else:
-            projections = kick @ (W[:, response_cols] - w[:, None]) / (eps * d)
-        out["R"][k] = projections[: len(r_steps)] / dt
-        out["chi"][k] = projections[len(r_steps):]
+            projections = kick @ (responses - w[:, None]) / (eps * d)
+        out["R"][k, slot[is_pulse]] = projections[is_pulse] / dt
+        out["chi"][k, slot[constant]] = projections[constant]
         if replica:
             out["distance"][k] = np.sum((w - W[:, 1]) ** 2) / d
-        for j in gap_steps:
-            if j == k:
-                out["gaps"][float(k * dt)] = gap.copy()
+        if k in gap_steps:
+            out["gaps"][float(k * dt)] = gap.copy()
         if progress is not None:
             progress(k + 1, rows)
         if k == n_steps:
             break
 
         # Forces F[mu, col] = s_mu l'(h_mu)/B (tangent runs: the linearisation s l'' dh/B).
-        Fa = F[:, : len(active)]
+        Fa = F[:, :n_active]
         Fa[:, 0] = s_a * d1 * inv_b
         if replica:
             d1_b = loss_terms_array(*loss_args, y, np.ascontiguousarray(H[:, 1]))[1]
             Fa[:, 1] = s_b * d1_b * inv_b
         if tangent:
-            Fa[:, first_response:] = (s_a * d2 * inv_b)[:, None] * H[:, first_response:]
+            np.multiply((s_a * d2 * inv_b)[:, None], H[:, first_response:], out=Fa[:, first_response:])
         else:
             for col in range(first_response, ncol):
                 Fa[:, col] = s_a * loss_terms_array(*loss_args, y, np.ascontiguousarray(H[:, col]))[1] * inv_b
-        G = X.T @ Fa
-        W[:, active] = decay * W[:, active] - dt * G
+        active = W[:, :n_active]
+        active *= decay
+        active -= dt * (X.T @ Fa)
         if noise_scale > 0:
             xi = noise_scale * rng_a.standard_normal(d)
             W[:, 0] += xi
             if not tangent:
-                W[:, first_response:] += xi[:, None]  # twins share the main run's noise
+                responses += xi[:, None]  # twins share the main run's noise
             if replica:
                 W[:, 1] += noise_scale * rng_b.standard_normal(d)
         # Fields: a pulse at update j for R, a constant field from update j on for chi.
-        on = (starts == k) | (constant & (starts <= k))
-        if np.any(on):
-            W[:, response_cols[on]] += (dt * eps) * kick[:, None]
-        _check_finite(k + 1, W[:, : first_response])
+        on = np.flatnonzero((starts == k) | (constant & (starts <= k)))
+        if on.size:
+            responses[:, on] += (dt * eps) * kick[:, None]
+        _check_finite(k + 1, W[:, :first_response])
         s_a = algorithm.next_selection(rng_a, s_a, dt)
         if replica:
             s_b = algorithm.next_selection(rng_b, s_b, dt)
@@ -511,8 +518,6 @@ def load_simulation(path: str | os.PathLike) -> SimulationResult:
             return read_simulation(handle)
         except KeyError as error:
             raise FileFormatError(f"{path}: incomplete simulation file, missing {error}") from None
-        except DmftError:
-            raise
 
 
 def _native(value: Any) -> Any:

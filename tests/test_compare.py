@@ -1,0 +1,225 @@
+"""DMFT against the reference simulations in data/reference, and `dmft compare`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+import dmft
+from dmft.cli import main
+from dmft.compare import ProblemMismatch, check_same_problem, compare, compare_files
+from dmft.simulate import SimulationOptions, load_simulation, simulate
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
+STUDY = json.loads((DATA / "finite_size.json").read_text())
+POINTS = sorted(STUDY["points"])
+# DMFT precision for the comparisons: 20 subpopulations give its error bars 19 degrees of freedom.
+SOLVER = dmft.SolverOptions(samples=60_000, subpopulations=20, seed=4)
+FAMILY_FALSE_ALARM = 0.01
+
+
+def threshold(points: int, seeds: int, false_alarm: float = FAMILY_FALSE_ALARM) -> float:
+    """z above which a point fails, so that a correct solver fails with probability <= false_alarm.
+
+    Each z is at worst Student-t with seeds - 1 degrees of freedom (the simulation's error
+    bars come from `seeds` runs; the DMFT's have more); Bonferroni over all compared
+    points (conservative: neighbouring times are strongly correlated).
+    """
+    return float(stats.t.isf(false_alarm / (2 * points), seeds - 1))
+
+
+def allowances(point: str, dimension: int) -> dict[str, float]:
+    """The O(1/d) systematic allowance measured by data/make_reference.py, scaled to d."""
+    entry = STUDY["points"][point]
+    return {name: values["allowance_2000"] * STUDY["dimension"] / dimension
+            for name, values in entry.items() if isinstance(values, dict) and "allowance_2000" in values}
+
+
+@pytest.fixture(scope="module")
+def gd_theory() -> dmft.Result:
+    simulation = load_simulation(DATA / "gd.h5")
+    return dmft.solve(simulation.problem, SOLVER)
+
+
+@pytest.fixture(scope="module")
+def gd_theory_file(tmp_path_factory, gd_theory) -> Path:
+    path = tmp_path_factory.mktemp("dmft") / "gd_dmft.h5"
+    gd_theory.save(path)
+    return path
+
+
+# ----------------------------------------------------------------------------- physics
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_dmft_matches_reference_simulation(point):
+    """dmft.solve against d = 2000, 16 seeds, for every algorithm of the reference set.
+
+    Every observable at every time within the Bonferroni threshold (combined standard
+    errors plus the finite-size allowance), and the final values, the quantities
+    THEORY.md tabulates, within the sharper per-point threshold for 5 comparisons.
+    """
+    simulation = load_simulation(DATA / f"{point}.h5")
+    assert simulation.options.dimension >= 2000 and simulation.options.seeds >= 10
+    theory = dmft.solve(simulation.problem, SOLVER)
+    result = compare(theory, simulation, allowance=allowances(point, simulation.options.dimension))
+    names = {row.name for row in result.rows}
+    assert {"m", "self_overlap", "train_loss", "train_error", "test_error", "C", "R", "chi"} <= names
+    points = sum(row.points for row in result.rows)
+    limit = threshold(points, simulation.options.seeds)
+    assert result.passed(limit), f"{point}: max z >= {limit:.2f}\n{result.table(limit)}"
+    # Final time alone.
+    k = simulation.problem.steps
+    final_limit = threshold(5, simulation.options.seeds)
+    allowance = allowances(point, simulation.options.dimension)
+    for name in ("m", "self_overlap", "train_loss", "train_error", "test_error"):
+        dmft_value = np.diagonal(theory.C)[k] if name == "self_overlap" else getattr(theory, name)[k]
+        dmft_error = np.diagonal(theory.stderr["C"])[k] if name == "self_overlap" else theory.stderr[name][k]
+        error = math.sqrt(dmft_error**2 + simulation.stderr[name][k] ** 2 + allowance[name] ** 2) + 1e-12
+        z = abs(dmft_value - getattr(simulation, name)[k]) / error
+        assert z < final_limit, (point, name, dmft_value, getattr(simulation, name)[k], error)
+
+
+def test_finite_size_allowance_is_small_and_measured():
+    """The allowance (2-sigma bound on the d = 500 gap over all times, scaled by 500/2000)
+    is below twice the largest statistical error of the d = 2000 curve, and no gap is
+    resolved at either dimension: the finite-d corrections of these observables are below
+    the Monte Carlo error (O(1/d) with a small coefficient), so the allowance cannot hide
+    a discrepancy of the size the tests detect."""
+    assert STUDY["small_dimension"] == 500 and STUDY["dimension"] == 2000
+    checked = 0
+    for point, entry in STUDY["points"].items():
+        simulation = load_simulation(DATA / f"{point}.h5")
+        for name, values in entry.items():
+            if not isinstance(values, dict) or "allowance_2000" not in values:
+                continue
+            largest_error = float(np.nanmax(simulation.stderr[name]))
+            assert values["allowance_2000"] <= 2 * largest_error + 1e-6, (point, name, values, largest_error)
+            # The largest gap over all times is a maximum over many correlated points: 4 sigma.
+            assert values["gap_500"] <= 4 * values["se_500"] + 1e-6, (point, name, values)
+            assert values["gap_2000"] <= 4 * values["se_2000"] + 1e-6, (point, name, values)
+            checked += 1
+    assert checked >= 5 * len(STUDY["points"])
+
+
+def test_reference_files_match_theory_table():
+    """The stored d = 2000 simulations agree with the THEORY.md section 8 table (0.005 Monte
+    Carlo error of the table, combined with the simulation's)."""
+    table = {"gd": (1.481, 2.99, 0.207), "sgd": (0.803, 0.98, 0.350), "persistent_sgd": (0.916, 1.18, 0.318)}
+    for point, expected in table.items():
+        simulation = load_simulation(DATA / f"{point}.h5")
+        k = simulation.problem.steps
+        for name, value in zip(("m", "self_overlap", "train_loss"), expected):
+            error = math.hypot(simulation.stderr[name][k], 0.005)
+            assert abs(getattr(simulation, name)[k] - value) < 4 * error, (point, name)
+
+
+# ----------------------------------------------------------------------------- the API
+
+
+def test_check_same_problem_names_the_parameter():
+    a = dmft.Problem.from_flat(steps=10)
+    check_same_problem(a, dmft.Problem.from_flat(steps=10))
+    with pytest.raises(ProblemMismatch) as error:
+        check_same_problem(a, a.replace(ridge=0.2))
+    assert error.value.parameter == "ridge" and "0.1" in str(error.value) and "0.2" in str(error.value)
+
+
+def test_z_score_formula(gd_theory):
+    """z = |dmft - sim| / sqrt(se_dmft^2 + se_sim^2 + allowance^2), maximised over times."""
+    simulation = load_simulation(DATA / "gd.h5")
+    combined = np.hypot(gd_theory.stderr["m"], simulation.stderr["m"])
+    shifted_m = gd_theory.m + 3.0 * combined
+    shifted_m[40] = gd_theory.m[40] + 5.0 * combined[40]
+    shifted = dataclasses.replace(simulation, m=shifted_m)
+    row = compare(gd_theory, shifted).row("m")
+    assert row.max_z == pytest.approx(5.0) and row.time == pytest.approx(4.0) and row.points == 61
+    assert row.max_difference == pytest.approx(np.max(np.abs(shifted_m - gd_theory.m)))
+    allowance = 0.01
+    expected = np.max(np.abs(shifted_m - gd_theory.m) / np.sqrt(combined**2 + allowance**2))
+    assert compare(gd_theory, shifted, allowance={"m": allowance}).row("m").max_z == pytest.approx(expected)
+    assert compare(gd_theory, shifted, allowance=allowance).row("m").max_z == pytest.approx(expected)
+
+
+def test_compare_flags_a_wrong_theory():
+    """A DMFT solution of a different ridge, presented as the same problem, disagrees."""
+    problem = dmft.Problem.from_flat(algorithm="gd", steps=30)
+    seeds = 12
+    simulation = simulate(problem, SimulationOptions(dimension=300, seeds=seeds, gap_times=()))
+    solver = dmft.SolverOptions(samples=20_000, subpopulations=20)
+    right = dmft.solve(problem, solver)
+    wrong = dataclasses.replace(dmft.solve(problem.replace(ridge=0.5), solver), problem=problem)  # mislabelled
+    good, bad = compare(right, simulation), compare(wrong, simulation)
+    limit = threshold(sum(row.points for row in good.rows), seeds)
+    assert good.passed(limit), good.table(limit)
+    assert not bad.passed(limit) and bad.row("self_overlap").max_z > limit
+    assert "exceeds" in bad.table(limit)
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_cli_compare_agrees_with_reference(gd_theory_file, tmp_path):
+    simulation = load_simulation(DATA / "gd.h5")
+    comparison, _, _ = compare_files(gd_theory_file, DATA / "gd.h5")
+    limit = threshold(sum(row.points for row in comparison.rows), simulation.options.seeds)
+    plot = tmp_path / "gd.png"
+    outcome = CliRunner().invoke(main, ["compare", str(gd_theory_file), str(DATA / "gd.h5"),
+                                        "--max-z", f"{limit:.3f}", "--plot", str(plot)])
+    assert outcome.exit_code == 0, outcome.output
+    for name in ("m", "self_overlap", "train_loss", "train_error", "test_error", "C", "R", "chi", "agree"):
+        assert name in outcome.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
+
+
+def test_cli_compare_exits_1_on_a_shifted_file(gd_theory_file, tmp_path):
+    shifted = tmp_path / "shifted.h5"
+    shutil.copy(DATA / "gd.h5", shifted)
+    with h5py.File(shifted, "r+") as handle:  # m moved by 10 standard errors from t = 3 on
+        m, error = handle["m"][()], handle["m_stderr"][()]
+        m[30:] += 10 * error[30:]
+        handle["m"][...] = m
+    outcome = CliRunner().invoke(main, ["compare", str(gd_theory_file), str(shifted), "--max-z", "6"])
+    assert outcome.exit_code == 1, outcome.output
+    line = next(line for line in outcome.output.splitlines() if line.startswith("m "))
+    assert "exceeds" in line
+    assert "DISAGREE" in outcome.output
+
+
+def test_cli_compare_refuses_different_problems(gd_theory_file):
+    outcome = CliRunner().invoke(main, ["compare", str(gd_theory_file), str(DATA / "sgd.h5")])
+    assert outcome.exit_code == 2
+    lines = outcome.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: algorithm:") and "different problems" in lines[0]
+
+
+def test_cli_compare_refuses_a_different_step_count(tmp_path):
+    """Two files whose runs have different lengths describe different problems: exit 2."""
+    long = tmp_path / "long.h5"
+    problem = load_simulation(DATA / "gd.h5").problem.replace(steps=61)
+    dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=2)).save(long)
+    outcome = CliRunner().invoke(main, ["compare", str(long), str(DATA / "gd.h5")])
+    assert outcome.exit_code == 2 and "steps" in outcome.output
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_cli_compare_bad_files(gd_theory_file, tmp_path, swap):
+    files = [str(DATA / "gd.h5"), str(gd_theory_file)] if swap else [str(gd_theory_file), str(tmp_path / "no.h5")]
+    outcome = CliRunner().invoke(main, ["compare", *files])
+    assert outcome.exit_code == 2
+    assert len(outcome.output.strip().splitlines()) == 1
+    assert ("not a `dmft solve` result" if swap else "no such file") in outcome.output
+
+
+def test_cli_compare_rejects_bad_max_z(gd_theory_file):
+    outcome = CliRunner().invoke(main, ["compare", str(gd_theory_file), str(DATA / "gd.h5"), "--max-z", "0"])
+    assert outcome.exit_code == 2 and "max_z" in outcome.output
