@@ -1353,8 +1353,9 @@ def estimates_json(estimates: Sequence[TeffEstimate]) -> str:
 
 __all__ = [
     "FdtCurve", "FixedReferenceFunctions", "NonStationaryError", "Stationarity", "TeffEstimate", "TwoTimeFunctions",
-    "as_fdt_source", "check_stationarity", "combine_runs", "default_lag_window", "effective_temperature",
-    "effective_temperature_from_runs", "estimate_from_file", "integrated_response", "load_source",
+    "as_fdt_source", "check_stationarity", "combine_runs", "connected_correlation", "default_lag_window",
+    "effective_temperature", "effective_temperature_from_runs", "estimate_from_file", "estimates_json",
+    "integrated_response", "load_source",
     "noise_correlation_time", "parametric_curve", "parametric_curves", "plot_fdt", "plot_teff_table", "read_fdt",
     "run_seeds", "solve_runs", "teff_sweep", "teff_table", "teff_with_errors", "write_fdt",
 ]

@@ -85,10 +85,13 @@ class SolverOptions:
 
     @classmethod
     def from_flat(cls, **options: Any) -> "SolverOptions":
+        """Build from option names (config files, the command line), checking each value's type."""
         known = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(options) - known)
         if unknown:
             raise ParameterError(unknown[0], f"unknown solver option; known: {', '.join(sorted(known))}")
+        for name, value in options.items():
+            _check_type(name, value, cls.__dataclass_fields__[name].default)
         return cls(**options)
 
     def flat(self) -> dict[str, Any]:
@@ -96,3 +99,21 @@ class SolverOptions:
 
 
 SOLVER_KEYS = tuple(SolverOptions.__dataclass_fields__)
+
+
+def _check_type(name: str, value: Any, default: Any) -> None:
+    """Refuse a value whose type does not match the option's (bool is not a number here)."""
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (tuple, list))
+    else:
+        ok = True
+    if not ok:
+        raise ParameterError(name, f"must be of type {type(default).__name__}, got {value!r}")

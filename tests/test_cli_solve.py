@@ -123,3 +123,19 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path):
     result = run("solve", "--output", str(out), "--steps", "40000", "-q")
     assert result.exit_code == 2 and "steps" in result.output and "GiB" in result.output
     assert not out.exists()
+
+
+def test_wrongly_typed_solver_value_in_a_config_is_one_line(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[solver]\ndamping = "strong"\n')
+    result = run("solve", "--config", str(config), "--output", str(tmp_path / "o.h5"))
+    assert result.exit_code == 2 and "damping" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_python_dash_m_dmft_runs_the_command_line():
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-m", "dmft", "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and dmft.__version__ in completed.stdout

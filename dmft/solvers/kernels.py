@@ -198,6 +198,17 @@ def population_step_two_replicas(
             _probe_tangents(a, k, lam_b, R_row, dt_delta, probes_b, lam_du_b, acc_response, ch, 0.5)
 
 
+# The same kernels compiled without threads: for small populations the cost of waking the
+# thread pool at every step (milliseconds on a busy machine) exceeds the work itself.
+# Chunks fix the summation order, so both versions give identical numbers.
+_serial = numba.njit(cache=True, fastmath=FAST)
+population_step_probe_serial = _serial(population_step_probe.py_func)
+population_step_exact_serial = _serial(population_step_exact.py_func)
+population_step_two_replicas_serial = _serial(population_step_two_replicas.py_func)
+# Below this many sample-steps of work (samples x (k + 1)) a step runs on one thread.
+PARALLEL_THRESHOLD = 200_000
+
+
 @numba.njit(cache=True, fastmath=FAST)
 def cholesky_row(C, L, k, relative_threshold):
     """Row k of the semidefinite Cholesky factor L of C (L L^T = C), from the rows before.

@@ -98,10 +98,13 @@ class Population:
         args = (k, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
                 self.zeta, self.f)
         accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h)
+        parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         if self.response == "probe":
-            kernels.population_step_probe(*args, self.probes, self.tangents, *accumulators)
+            step = kernels.population_step_probe if parallel else kernels.population_step_probe_serial
+            step(*args, self.probes, self.tangents, *accumulators)
         else:
-            kernels.population_step_exact(*args, self.tangents, *accumulators)
+            step = kernels.population_step_exact if parallel else kernels.population_step_exact_serial
+            step(*args, self.tangents, *accumulators)
         return self._kernel_row(k)
 
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None) -> KernelRow:
@@ -162,7 +165,9 @@ class TwoReplicaPopulation(Population):
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float) -> KernelRow:
         """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
         L_plus_row, L_minus_row = L_rows
-        kernels.population_step_two_replicas(
+        parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
+        step = kernels.population_step_two_replicas if parallel else kernels.population_step_two_replicas_serial
+        step(
             k, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
             self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b,
             self.probes, self.probes_b, self.tangents, self.tangents_b, self.chunk_starts,
