@@ -1184,11 +1184,15 @@ def run_grid(spec: GridSpec, output: str | os.PathLike, workers: int | None = No
         lost: list[tuple[int, str]] = []
         notes: set[str] = set()  # T_eff notes of this run's done points
         if todo:
-            n_workers = min(workers or _default_workers(), len(todo))
+            requested = workers or _default_workers()
+            n_workers = min(requested, len(todo))
             if scheduler is not None:
                 tasks = [_Task(p.index, p.problem, p.options, 0) for p in todo]
                 executor: Any = _DaskCluster(tasks, scheduler)
-            elif n_workers == 1:
+            elif requested == 1:
+                # Only an explicit single worker solves in this process: with --workers N > 1 a
+                # point that crashes its process must never take the coordinator with it, even
+                # when a single point is left.
                 executor = _InProcess([_Task(p.index, p.problem, p.options, -1) for p in todo])
             else:
                 threads = max(1, _default_workers() // n_workers)  # numba threads per worker: no oversubscription
