@@ -145,6 +145,8 @@ def main() -> None:
 @click.option("--tolerance", type=float, help="iterate: stop when the kernel change is within this factor of Monte Carlo noise [1.2].")
 @click.option("--max-iterations", type=int, help="iterate: at most this many iterations [100].")
 @click.option("--replicas", type=int, help="2: two-replica DMFT with C_ab and the distance [1].")
+@click.option("--keep-runs/--no-keep-runs", default=None,
+              help="Keep each subpopulation's C, R, m, A for jackknife errors (e.g. of T_eff) [keep].")
 @click.option("--gap-steps", type=str, help="Comma-separated steps at which to keep the gap distribution [final].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")

@@ -36,6 +36,9 @@ class SolverOptions:
                      kept (the final step always is).
     precision:       "single" stores the sample paths in float32 (half the memory traffic
                      that bounds the march; all sums in float64), "double" in float64.
+    keep_runs:       keep each subpopulation's C, R, m, A (in ``diagnostics`` and the file),
+                     so that derived quantities such as T_eff get jackknife error bars.
+                     Costs 2 n_sub (N+1)^2 doubles; turn off for very long runs.
     """
 
     method: str = "march"
@@ -52,6 +55,7 @@ class SolverOptions:
     replicas: int = 1
     gap_steps: tuple[int, ...] = ()
     precision: str = "single"
+    keep_runs: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

@@ -17,6 +17,8 @@ from ..errors import ParameterError
 from .population import Population, TwoReplicaPopulation, make_population
 
 Progress = Callable[[int, int], None]
+# Per-subpopulation arrays kept with keep_runs (for jackknife errors of derived quantities).
+KEPT_PER_RUN = ("C", "R", "m", "A")
 
 
 def solve(problem: Problem, options: SolverOptions | None = None, progress: Progress | None = None) -> Result:
@@ -37,7 +39,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     steps_per_run = problem.steps + 1 if options.method == "march" else options.max_iterations
     names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
     statistics = {name: _RunningMean() for name in names}
-    reports, gaps, min_pivot = [], {}, np.inf
+    reports, gaps, kept, min_pivot = [], {}, {}, np.inf
     for index, (seed, size) in enumerate(zip(seeds, sizes)):
         run_progress = None
         if progress is not None:
@@ -48,6 +50,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
         for name in names:
             statistics[name].add(_observable(problem, traj, name))
         reports.append(report)
+        if options.keep_runs:
+            for name in KEPT_PER_RUN:
+                kept.setdefault(f"{name}_runs", []).append(getattr(traj, name).copy())
         min_pivot = min(min_pivot, traj.min_relative_pivot)
         for k, values in traj.gaps.items():  # independent samples of one law: pooled
             gaps.setdefault(k, []).append(values)
@@ -55,6 +60,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     stderr = {name: statistics[name].stderr for name in names if name not in KERNELS}
     diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub,
                    "min_relative_pivot": min_pivot}
+    diagnostics.update(kept)
     if options.method == "iterate":
         diagnostics["converged"] = all(r.converged for r in reports)
         diagnostics["iterations"] = max(r.iterations for r in reports)
@@ -100,6 +106,8 @@ def memory_estimate(problem: Problem, options: SolverOptions) -> int:
     # mean and variance of C, R, A, K, Gamma_C [, C_ab]; the fixed-point loop holds a second trajectory.
     matrices = (6 if options.replicas == 1 else 10) + (4 if options.method == "iterate" else 0)
     matrices += 2 * (4 if options.replicas == 1 else 5)
+    if options.keep_runs:
+        matrices += 2 * options.subpopulations
     return paths + 8 * matrices * n * n
 
 
