@@ -7,8 +7,10 @@ from hypothesis import strategies as st
 
 import dmft
 
-# Valid parameters, with the step kept small against the loss curvature so that five steps
-# cannot diverge: the property is "no NaN, no error" on every such combination.
+# Valid parameters, with the step kept small against the loss curvature. The property: finite
+# results, or a DivergenceError naming the step, never a silent NaN. Divergence is allowed
+# only where the loss is genuinely unstable: the square loss on the gmm3 readout h^2 - theta
+# is quartic in h, so its curvature is unbounded and a sample with a large |h| can blow up.
 valid_problems = st.fixed_dictionaries({
     "dataset": st.sampled_from(["gmm2", "gmm3", "random-labels"]),
     "alpha": st.floats(0.2, 4.0),
@@ -44,8 +46,13 @@ valid_options = st.fixed_dictionaries({
 def test_every_valid_combination_solves_without_nan(problem, options, replicas):
     if replicas == 2:
         options = {**options, "response": "probe"}
-    result = dmft.solve(dmft.Problem.from_flat(**problem),
-                        dmft.SolverOptions(**options, replicas=replicas, max_iterations=5))
+    try:
+        result = dmft.solve(dmft.Problem.from_flat(**problem),
+                            dmft.SolverOptions(**options, replicas=replicas, max_iterations=5))
+    except dmft.DivergenceError as error:
+        assert problem["dataset"] == "gmm3" and problem["loss"] == "square", error
+        assert 0 < error.step <= problem["steps"]
+        return
     for name in ("m", "C", "R", "A", "train_loss", "train_error", "test_error", "Gamma_C", "K", "mu_hat"):
         assert np.all(np.isfinite(getattr(result, name))), name
     if replicas == 2:
