@@ -74,7 +74,7 @@ def test_more_probes_reduce_response_noise():
         for k in range(problem.steps + 1):
             L_rows = factors.rows(k)
             population.draw(k)
-            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k])
+            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k], with_errors=True)
         noise[probes] = np.sqrt(np.mean(row.response_stderr[:-1] ** 2))
     assert noise[8] < 0.7 * noise[1], noise
 

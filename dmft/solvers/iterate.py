@@ -64,7 +64,7 @@ def iterate(
         for k in range(n + 1):
             L_rows = factors.rows(k)
             population.draw(k)
-            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k])
+            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k], with_errors=True)
             new.set_kernel_row(k, row.gamma, row.response, row.mu_hat, row.gamma_minus)
             gamma_se[k, : k + 1] = row.gamma_stderr
             response_se[k, : k + 1] = row.response_stderr

@@ -47,15 +47,12 @@ def _gaussian(a, k, L_row, zeta):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
-    """Advance sample a to step k given g_k: returns (h_k, l, f_k, lam_k, gap) and stores f_k.
+def _output(a, k, g, memory, m_k, params, codes, c, y, s_k, f):
+    """Sample a at step k from g_k and memory = sum_{j<k} R[k,j] f_j: (h_k, l, f_k, lam_k, gap).
 
-    u_k = g_k - dt sqrt(Delta) sum_{j<k} R[k,j] f_j, h_k = c m_k + sqrt(Delta) u_k,
-    f_k = s(k) l'/B, lam_k = s(k) l''/B.
+    u_k = g_k - dt sqrt(Delta) memory, h_k = c m_k + sqrt(Delta) u_k, f_k = s(k) l'/B,
+    lam_k = s(k) l''/B; stores f_k.
     """
-    memory = 0.0
-    for j in range(k):
-        memory += R_row[j] * f[a, j]
     u = g - params[DT] * params[SQRT_DELTA] * memory
     h = c[a] * m_k + params[SQRT_DELTA] * u
     value, d1, d2, gap = loss_terms(
@@ -69,19 +66,29 @@ def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
+def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
+    """Advance sample a to step k given g_k: returns (h_k, l, f_k, lam_k, gap) and stores f_k."""
+    memory = 0.0
+    for j in range(k):
+        memory += R_row[j] * f[a, j]
+    return _output(a, k, g, memory, m_k, params, codes, c, y, s_k, f)
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
     return _forward_from_g(a, k, _gaussian(a, k, L_row, zeta), R_row, m_k, params, codes, c, y, s_k, f)
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, weight_scale):
+def _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, weight_scale, first_probe=0):
     """Propagate the random-probe tangents of sample a to step k, accumulate its response row.
 
     du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the row gets lam_k (du_k - pi_k) pi_j
-    for j < k (own probe removed), scaled by ``weight_scale`` / n_probes.
+    for j < k (own probe removed), scaled by ``weight_scale`` / n_probes. Probes before
+    ``first_probe`` are left to the caller.
     """
     n_probes = probes.shape[1]
-    for p in range(n_probes):
+    for p in range(first_probe, n_probes):
         tangent_memory = 0.0
         for i in range(k):
             tangent_memory += R_row[i] * lam_du[a, p, i]
@@ -122,15 +129,37 @@ def population_step_probe(
     du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the response row accumulates
     lam_k (du_k - pi_k) pi_j for j < k (own probe removed) and lam_k on the diagonal.
     """
+    # The march is bound by passes over each sample's row, so they are fused: one pass for
+    # the three sums that do not need f_k (Gaussian path, memory, first probe's tangent), one
+    # for the two accumulations that do. Further probes take the generic route.
+    n_probes = probes.shape[1]
     dt_delta = params[DT] * params[DELTA]
     for ch in prange(chunk_starts.shape[0] - 1):
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
         for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
-            h, value, f_k, lam_k, gap = _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f)
+            g = L_row[k] * zeta[a, k]
+            memory = 0.0
+            tangent_memory = 0.0
+            for j in range(k):
+                g += L_row[j] * zeta[a, j]
+                memory += R_row[j] * f[a, j]
+                tangent_memory += R_row[j] * lam_du[a, 0, j]
+            h, value, f_k, lam_k, gap = _output(a, k, g, memory, m_k, params, codes, c, y, s_k, f)
             h_out[a] = h
-            _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs)
+            deviation = -dt_delta * tangent_memory  # du_k - pi_k of the first probe
+            lam_du[a, 0, k] = lam_k * (probes[a, 0, k] + deviation)
+            weight = lam_k * deviation / n_probes
+            for j in range(k):
+                acc_gamma[ch, j] += f_k * f[a, j]
+                acc_response[ch, j] += weight * probes[a, 0, j]
+            acc_gamma[ch, k] += f_k * f_k
             acc_response[ch, k] += lam_k
-            _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, 1.0)
+            acc_obs[ch, OBS_MU_HAT] += c[a] * f_k
+            acc_obs[ch, OBS_LOSS] += value
+            if gap <= 0.0:
+                acc_obs[ch, OBS_ERROR] += 1.0
+            if n_probes > 1:
+                _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, 1.0, 1)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)

@@ -21,9 +21,9 @@ class KernelRow:
     """Row k of the kernel estimates, with batch-means standard errors over chunks."""
 
     gamma: np.ndarray  # Gamma_C[k, :k+1]
-    gamma_stderr: np.ndarray
+    gamma_stderr: np.ndarray | None  # None unless asked for
     response: np.ndarray  # K[k, :k+1]
-    response_stderr: np.ndarray
+    response_stderr: np.ndarray | None
     mu_hat: float
     train_loss: float
     train_error: float
@@ -89,10 +89,12 @@ class Population:
         else:
             self.selection = algorithm.next_selection(self.rng, self.selection, self.problem.dt)
 
-    def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float) -> KernelRow:
+    def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
+             with_errors: bool = False) -> KernelRow:
         """Advance all samples to step k (after ``draw(k)``) and estimate kernel row k.
 
-        ``L_rows`` holds row k of the Cholesky factor of C (one replica).
+        ``L_rows`` holds row k of the Cholesky factor of C (one replica). ``with_errors``
+        adds the batch-means standard errors of the rows (the fixed-point loop needs them).
         """
         (L_row,) = L_rows
         args = (k, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
@@ -105,19 +107,19 @@ class Population:
         else:
             step = kernels.population_step_exact if parallel else kernels.population_step_exact_serial
             step(*args, self.tangents, *accumulators)
-        return self._kernel_row(k)
+        return self._kernel_row(k, with_errors=with_errors)
 
-    def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None) -> KernelRow:
+    def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
         alpha, delta = self.problem.dataset.alpha, self.problem.dataset.delta
-        gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
-        response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
+        gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes, with_errors)
+        response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes, with_errors)
         obs = self.acc_obs.sum(axis=0) / self.samples
         return KernelRow(
             gamma_minus=None if gamma_minus is None else alpha * delta * gamma_minus,
             gamma=alpha * delta * gamma,
-            gamma_stderr=alpha * delta * gamma_se,
+            gamma_stderr=None if gamma_se is None else alpha * delta * gamma_se,
             response=alpha * delta * response,
-            response_stderr=alpha * delta * response_se,
+            response_stderr=None if response_se is None else alpha * delta * response_se,
             mu_hat=alpha * obs[kernels.OBS_MU_HAT],
             train_loss=obs[kernels.OBS_LOSS],
             train_error=obs[kernels.OBS_ERROR],
@@ -162,7 +164,8 @@ class TwoReplicaPopulation(Population):
         else:
             self.selection_b = algorithm.next_selection(self.rng, self.selection_b, self.problem.dt)
 
-    def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float) -> KernelRow:
+    def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
+             with_errors: bool = False) -> KernelRow:
         """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
         L_plus_row, L_minus_row = L_rows
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
@@ -174,7 +177,7 @@ class TwoReplicaPopulation(Population):
             self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b,
         )
         gamma_minus = self.acc_gamma_minus[:, : k + 1].sum(axis=0) / self.samples
-        return self._kernel_row(k, gamma_minus)
+        return self._kernel_row(k, gamma_minus, with_errors)
 
 
 def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
@@ -190,10 +193,13 @@ def _rademacher(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return (2 * rng.integers(0, 2, size=shape, dtype=np.int8) - 1).astype(np.int8)
 
 
-def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Population mean from per-chunk sums, and its batch-means standard error."""
+def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray,
+                     with_errors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Population mean from per-chunk sums, and (if asked) its batch-means standard error."""
     total = chunk_sizes.sum()
     mean = chunk_sums.sum(axis=0) / total
+    if not with_errors:
+        return mean, None
     n_chunks = chunk_sizes.shape[0]
     if n_chunks < 2:
         return mean, np.full_like(mean, np.nan)
