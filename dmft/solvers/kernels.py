@@ -263,3 +263,66 @@ def cholesky_row(C, L, k, relative_threshold):
     else:
         L[k, k] = 0.0
     return d
+
+
+@numba.njit(parallel=True, cache=True, fastmath=FAST)
+def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma, C, Gamma_minus, C_minus):
+    """Step k+1 of the weight side from kernel rows 0..k (THEORY.md section 2).
+
+    A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows),
+    reading only the triangles that can be nonzero: R is strictly lower triangular and
+    Gamma symmetric, so each step streams 1.5 k^2 numbers instead of 3 k^2.
+    ``langevin`` = 2 T dt.
+    """
+    two_replicas = C_minus.shape[0] > 0
+    a_sum = 0.0
+    m_sum = 0.0
+    for j in range(k + 1):
+        a_sum += K[k, j] * A[j]
+        m_sum += K[k, j] * m[j]
+    A[k + 1] = decay * A[k] - dt * a_sum
+    m[k + 1] = decay * m[k] - dt * mu_hat[k] - dt * m_sum
+    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i], row by row of R.
+    for i in range(k + 1):
+        R[k + 1, i] = decay * R[k, i]
+    for j in range(1, k + 1):
+        weight = -dt * K[k, j]
+        if weight != 0.0:
+            for i in range(j):
+                R[k + 1, i] += weight * R[j, i]
+    R[k + 1, k] = 1.0
+    # noise = (dt^2 Gamma + 2 T dt) r with r = R[k+1, :k+1], from the lower triangle of Gamma.
+    dt2 = dt * dt
+    noise = np.empty(k + 1)
+    noise_minus = np.empty(k + 1 if two_replicas else 0)
+    for i in range(k + 1):
+        noise[i] = (langevin + dt2 * Gamma[i, i]) * R[k + 1, i]
+        if two_replicas:
+            noise_minus[i] = (langevin + dt2 * Gamma_minus[i, i]) * R[k + 1, i]
+    for i in range(1, k + 1):
+        r_i = R[k + 1, i]
+        s = 0.0
+        for j in range(i):
+            s += Gamma[i, j] * R[k + 1, j]
+            noise[j] += dt2 * Gamma[i, j] * r_i
+        noise[i] += dt2 * s
+        if two_replicas:
+            s = 0.0
+            for j in range(i):
+                s += Gamma_minus[i, j] * R[k + 1, j]
+                noise_minus[j] += dt2 * Gamma_minus[i, j] * r_i
+            noise_minus[i] += dt2 * s
+    # C[k+1, j'] = s0^2 A_{k+1} A_j' + m_{k+1} m_j' + sum_{i<j'} R[j', i] noise_i: rows are independent.
+    for jp in prange(k + 2):
+        s = 0.0
+        s_minus = 0.0
+        for i in range(jp if jp <= k else k + 1):
+            s += R[jp, i] * noise[i]
+            if two_replicas:
+                s_minus += R[jp, i] * noise_minus[i]
+        value = init_variance * A[k + 1] * A[jp] + m[k + 1] * m[jp] + s
+        C[k + 1, jp] = value
+        C[jp, k + 1] = value
+        if two_replicas:
+            C_minus[k + 1, jp] = s_minus
+            C_minus[jp, k + 1] = s_minus

@@ -1,7 +1,7 @@
 """The weight side of the DMFT: deterministic, linear, causal (THEORY.md section 2).
 
 Given kernel rows up to k, ``advance_weights`` fills A_{k+1}, m_{k+1}, R[k+1, :] and
-C[k+1, :k+2]; each row is a few BLAS matrix-vector products on the growing triangle.
+C[k+1, :k+2] with a numba kernel that reads only the nonzero triangles.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..problem import DIVERGENCE_BOUND, Problem
+from .kernels import advance_weight_rows
 
 
 @dataclass
@@ -68,33 +69,18 @@ class Trajectory:
             self.Gamma_minus[: k + 1, k] = gamma_minus
 
 
+_NO_ROWS = np.zeros((0, 0))
+
+
 def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
-    """Fill step k+1 of A, m, R and C from the kernel rows 0..k."""
-    dt, decay = problem.dt, 1.0 - problem.dt * problem.ridge
-    temperature = problem.algorithm.temperature
-    K_row = traj.K[k, : k + 1]
-    traj.A[k + 1] = decay * traj.A[k] - dt * (K_row @ traj.A[: k + 1])
-    traj.m[k + 1] = decay * traj.m[k] - dt * traj.mu_hat[k] - dt * (K_row @ traj.m[: k + 1])
-    r = traj.R[k + 1, : k + 1]
-    r[:] = decay * traj.R[k, : k + 1] - dt * (K_row @ traj.R[: k + 1, : k + 1])
-    r[k] = 1.0
-    # C[k+1, k'] = s0^2 A A' + m m' + R[k+1,:] (dt^2 Gamma_C + 2 T dt I) R[k',:]^T
-    langevin = 2.0 * temperature * dt * r
-    noise = dt * dt * (traj.Gamma_C[: k + 1, : k + 1] @ r) + langevin
-    row = (problem.init_variance * traj.A[k + 1] * traj.A[: k + 2] + traj.m[k + 1] * traj.m[: k + 2]
-           + traj.R[: k + 2, : k + 1] @ noise)
-    _set_symmetric_row(traj.C, k + 1, row)
-    if traj.C_minus is not None:
-        # C - C_ab = R (dt^2 (Gamma_C - Gamma_ab) + 2 T dt I) R^T: the replicas share w_0 and data,
-        # not their selections and Langevin noise (THEORY.md section 7).
-        noise_minus = dt * dt * (traj.Gamma_minus[: k + 1, : k + 1] @ r) + langevin
-        _set_symmetric_row(traj.C_minus, k + 1, traj.R[: k + 2, : k + 1] @ noise_minus)
+    """Fill step k+1 of A, m, R and C (and C - C_ab) from the kernel rows 0..k."""
+    two = traj.C_minus is not None
+    advance_weight_rows(
+        k, 1.0 - problem.dt * problem.ridge, problem.dt, 2.0 * problem.algorithm.temperature * problem.dt,
+        problem.init_variance, traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_C, traj.C,
+        traj.Gamma_minus if two else _NO_ROWS, traj.C_minus if two else _NO_ROWS,
+    )
     check_finite(k + 1, traj)
-
-
-def _set_symmetric_row(matrix: np.ndarray, k: int, row: np.ndarray) -> None:
-    matrix[k, : k + 1] = row
-    matrix[: k + 1, k] = row
 
 
 def check_finite(k: int, traj: Trajectory) -> None:
