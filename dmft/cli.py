@@ -237,7 +237,7 @@ def compare(dmft_file: str, simulation_file: str, plot: str | None, max_z: float
     Exit status 0 when every z-score is below --max-z, 1 otherwise, 2 on bad input
     (including files of different problems).
     """
-    from .compare import compare_files, plot_comparison
+    from .compare import compare_files, family_threshold, plot_comparison
 
     if not (max_z > 0):
         raise ParameterError("max_z", f"must be > 0, got {max_z}")
@@ -245,6 +245,9 @@ def compare(dmft_file: str, simulation_file: str, plot: str | None, max_z: float
     click.echo(f"DMFT {dmft_file} vs simulation {simulation_file} (d = {simulation.options.dimension}, "
                f"{simulation.options.seeds} seeds)")
     click.echo(result.table(max_z))
+    click.echo(f"{result.points} points compared; a max z of "
+               f"{family_threshold(result.points, simulation.options.seeds):.1f} has a 1% chance of being "
+               f"exceeded by noise alone (Student t, {simulation.options.seeds - 1} dof, Bonferroni)")
     if plot is not None:
         plot_comparison(theory, simulation, plot)
         click.echo(f"wrote {plot}")

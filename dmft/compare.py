@@ -70,6 +70,11 @@ class Comparison:
         """True when every z-score is below ``max_z``."""
         return all(row.max_z < max_z for row in self.rows)
 
+    @property
+    def points(self) -> int:
+        """Number of compared (time, reference time) points over all observables."""
+        return sum(row.points for row in self.rows)
+
     def row(self, name: str) -> ObservableComparison:
         for row in self.rows:
             if row.name == name:
@@ -85,6 +90,21 @@ class Comparison:
                          f"{row.where()}{flag}")
         lines.extend(f"note: {note}" for note in self.notes)
         return "\n".join(lines)
+
+
+def family_threshold(points: int, seeds: int, false_alarm: float = 0.01) -> float:
+    """A max-z threshold that a correct solver exceeds with probability <= ``false_alarm``.
+
+    Each z is at worst Student-t with seeds - 1 degrees of freedom (error bars from
+    ``seeds`` runs; the DMFT's usually have more), and the maximum is taken over
+    ``points`` comparisons (Bonferroni: conservative, neighbouring times are strongly
+    correlated). With ~1000 points and 16 seeds it is about 6.5, not 4.
+    """
+    from scipy import stats
+
+    if seeds < 2:
+        return math.inf
+    return float(stats.t.isf(false_alarm / (2 * max(points, 1)), seeds - 1))
 
 
 def check_same_problem(first: Problem, second: Problem, labels: tuple[str, str] = ("DMFT", "simulation")) -> None:
@@ -235,10 +255,15 @@ def plot_comparison(theory: Result, simulation: SimulationResult, path: str | os
         dmft, sim = np.atleast_2d(curve["dmft"].T).T, np.atleast_2d(curve["sim"].T).T
         dmft_se = None if curve["dmft_se"] is None else np.atleast_2d(np.nan_to_num(curve["dmft_se"]).T).T
         sim_se = None if curve["sim_se"] is None else np.atleast_2d(np.nan_to_num(curve["sim_se"]).T).T
-        time = curve["time"]
         for column in range(dmft.shape[1]):
             color = f"C{column}"
-            suffix = "" if curve["reference_time"] is None else f", t'={curve['reference_time'][column]:g}"
+            time = curve["time"]
+            suffix = ""
+            if curve["reference_time"] is not None:  # two-time curves: only t >= t' (t > t' for R)
+                reference = curve["reference_time"][column]
+                suffix = f", t'={reference:g}"
+                shown = time > reference + 1e-9 if name == "R" else time >= reference - 1e-9
+                time = np.where(shown, time, np.nan)
             axes.plot(time, dmft[:, column], color=color, label=f"DMFT{suffix}")
             if dmft_se is not None:
                 axes.fill_between(time, dmft[:, column] - 2 * dmft_se[:, column],

@@ -12,11 +12,10 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from scipy import stats
 
 import dmft
 from dmft.cli import main
-from dmft.compare import ProblemMismatch, check_same_problem, compare, compare_files
+from dmft.compare import ProblemMismatch, check_same_problem, compare, compare_files, family_threshold
 from dmft.simulate import SimulationOptions, load_simulation, simulate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
@@ -27,14 +26,9 @@ SOLVER = dmft.SolverOptions(samples=60_000, subpopulations=20, seed=4)
 FAMILY_FALSE_ALARM = 0.01
 
 
-def threshold(points: int, seeds: int, false_alarm: float = FAMILY_FALSE_ALARM) -> float:
-    """z above which a point fails, so that a correct solver fails with probability <= false_alarm.
-
-    Each z is at worst Student-t with seeds - 1 degrees of freedom (the simulation's error
-    bars come from `seeds` runs; the DMFT's have more); Bonferroni over all compared
-    points (conservative: neighbouring times are strongly correlated).
-    """
-    return float(stats.t.isf(false_alarm / (2 * points), seeds - 1))
+def threshold(points: int, seeds: int) -> float:
+    """Family-wise 1% false-alarm threshold (``dmft.compare.family_threshold``)."""
+    return family_threshold(points, seeds, FAMILY_FALSE_ALARM)
 
 
 def allowances(point: str, dimension: int) -> dict[str, float]:
@@ -143,6 +137,9 @@ def test_z_score_formula(gd_theory):
     shifted = dataclasses.replace(simulation, m=shifted_m)
     row = compare(gd_theory, shifted).row("m")
     assert row.max_z == pytest.approx(5.0) and row.time == pytest.approx(4.0) and row.points == 61
+    # Bonferroni threshold: grows with the number of points, shrinks with the seeds.
+    assert family_threshold(1, 1000) == pytest.approx(2.576, abs=0.01)
+    assert family_threshold(1000, 16) > family_threshold(10, 16) > family_threshold(10, 100)
     assert row.max_difference == pytest.approx(np.max(np.abs(shifted_m - gd_theory.m)))
     allowance = 0.01
     expected = np.max(np.abs(shifted_m - gd_theory.m) / np.sqrt(combined**2 + allowance**2))
