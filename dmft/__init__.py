@@ -14,9 +14,11 @@ from .io import load
 from .losses import Loss
 from .problem import Problem
 from .result import Result
+from .simulate import SimulationOptions, SimulationResult, load_simulation, simulate
 from .solvers import SolverOptions, solve
 
 __all__ = [
     "__version__", "Algorithm", "Dataset", "DivergenceError", "DmftError", "Loss", "ParameterError",
-    "Problem", "Result", "SolverOptions", "load", "solve",
+    "Problem", "Result", "SimulationOptions", "SimulationResult", "SolverOptions", "load", "load_simulation",
+    "simulate", "solve",
 ]

@@ -320,7 +320,7 @@ def grid(config: str, output: str, workers: int | None, scheduler: str | None, o
 @one_line_errors
 def plot(file: str, output_dir: str | None, x: str | None, y: str | None, hue: str | None,
          point: int | None) -> None:
-    """Write the standard figures of a `dmft solve` or `dmft grid` FILE as PNG."""
+    """Write the standard figures of a `dmft solve`, `dmft simulate` or `dmft grid` FILE as PNG."""
     from .plots import plot_file
 
     for path in plot_file(file, output_dir=output_dir, x=x, y=y, hue=hue, point=point):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .errors import DmftError
 from .problem import Problem
 from .result import Result
 from .simulate import SimulationResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Two numbers that agree to this relative precision are the same (HDF5 round trips are exact).
 _SAME = 1e-12
@@ -220,7 +223,32 @@ def compare(theory: Result, simulation: SimulationResult,
             name=name, points=int(valid.sum()), max_difference=float(np.max(difference[valid])),
             max_z=float(z[index]), time=float(curve["time"][index[0]]), reference_time=reference,
         ))
-    return Comparison(rows=tuple(rows), notes=tuple(notes))
+    gap_rows, gap_notes = _compare_gap_distributions(theory, simulation)
+    return Comparison(rows=tuple(rows + gap_rows), notes=tuple(notes + gap_notes))
+
+
+def matching_gap_times(theory: Result, simulation: SimulationResult) -> list[tuple[int, float]]:
+    """(DMFT step, simulation time) pairs at which both files keep the gap distribution."""
+    dt = theory.problem.dt
+    return [(step, t) for step in sorted(theory.gaps) for t in sorted(simulation.gaps)
+            if abs(t - step * dt) <= 1e-9 * max(1.0, abs(t))]
+
+
+def _compare_gap_distributions(theory: Result, simulation: SimulationResult
+                               ) -> tuple[list[ObservableComparison], list[str]]:
+    """One row per common gap time: the studentised CDF distance of ``gaps.compare_gaps``."""
+    from .gaps import compare_gaps
+
+    rows, notes = [], []
+    for step, t in matching_gap_times(theory, simulation):
+        dmft_groups, sim_groups = theory.gap_groups(step), simulation.gap_groups(t)
+        if min(len(dmft_groups), len(sim_groups)) < 2:
+            notes.append(f"gaps at t = {t:g}: one subpopulation or one seed, no error bar to compare with")
+            continue
+        result = compare_gaps(dmft_groups, sim_groups, t)
+        rows.append(ObservableComparison(name=f"gaps(t={t:g})", points=len(result.points),
+                                         max_difference=result.ks_distance, max_z=result.max_z, time=t))
+    return rows, notes
 
 
 def compare_files(dmft_path: str | os.PathLike, simulation_path: str | os.PathLike,
@@ -234,7 +262,7 @@ def compare_files(dmft_path: str | os.PathLike, simulation_path: str | os.PathLi
     return compare(theory, simulation, allowance), theory, simulation
 
 
-def plot_comparison(theory: Result, simulation: SimulationResult, path: str | os.PathLike) -> None:
+def plot_comparison(theory: Result, simulation: SimulationResult, path: str | os.PathLike) -> "Figure":
     """PNG overlaying DMFT curves (line with a +-2 se band) and simulation means (+-2 se bars)."""
     # The object-oriented Agg canvas changes no global matplotlib state.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -245,8 +273,9 @@ def plot_comparison(theory: Result, simulation: SimulationResult, path: str | os
               "train_error": "training error", "test_error": "test error", "C": "C(t,t')",
               "R": "R(t,t')", "chi": "chi(t,t')", "distance": "replica distance D"}
     names = [name for name in labels if name in data and np.size(data[name]["sim"])]
+    gap_times = matching_gap_times(theory, simulation)
     columns = 3
-    rows = math.ceil(len(names) / columns)
+    rows = math.ceil((len(names) + (1 if gap_times else 0)) / columns)
     figure = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
     FigureCanvasAgg(figure)
     for index, name in enumerate(names):
@@ -276,7 +305,20 @@ def plot_comparison(theory: Result, simulation: SimulationResult, path: str | os
         axes.set_ylabel(labels[name])
         if index == 0 or curve["reference_time"] is not None:
             axes.legend(fontsize=6)
+    if gap_times:  # CDFs of the gaps: DMFT lines, simulation markers
+        axes = figure.add_subplot(rows, columns, len(names) + 1)
+        for index, (step, t) in enumerate(gap_times):
+            dmft_gaps, sim_gaps = np.sort(theory.gaps[step]), np.sort(simulation.gaps[t])
+            axes.plot(dmft_gaps, np.arange(1, dmft_gaps.size + 1) / dmft_gaps.size, color=f"C{index}",
+                      label=f"DMFT t={t:g}")
+            stride = max(1, sim_gaps.size // 30)
+            axes.plot(sim_gaps[::stride], (np.arange(1, sim_gaps.size + 1) / sim_gaps.size)[::stride], "o", ms=3,
+                      mfc="none", color=f"C{index}", label=f"d = {simulation.options.dimension} t={t:g}")
+        axes.set_xlabel("gap y phi(h)")
+        axes.set_ylabel("fraction of training samples below")
+        axes.legend(fontsize=6)
     p = theory.problem
     figure.suptitle(f"{p.dataset.name}, {p.loss.name}, {p.algorithm.name}: DMFT (lines, 2 se bands) vs "
                     f"simulation ({simulation.options.seeds} seeds, 2 se bars)", fontsize=9)
     figure.savefig(path, dpi=110)
+    return figure

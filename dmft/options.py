@@ -101,6 +101,11 @@ class SolverOptions:
     def flat(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
+    def subpopulation_sizes(self) -> list[int]:
+        """Samples in each independent subpopulation (sizes differ by at most one)."""
+        base, extra = divmod(self.samples, self.subpopulations)
+        return [base + (1 if i < extra else 0) for i in range(self.subpopulations)]
+
 
 SOLVER_KEYS = tuple(SolverOptions.__dataclass_fields__)
 

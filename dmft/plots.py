@@ -6,8 +6,10 @@ no interactive backend needed, and the functions are safe in scripts, tests and 
 
 For a solve file (or one grid point): m, the training loss and the train/test errors
 against time (with error bars when the ``<name>_stderr`` datasets exist), the heat map
-of C(t, t'), and the fluctuation-dissipation plot of chi(t, t') against
-C(t, t) - C(t, t') at the final time t (THEORY.md section 6). For a grid file: any final
+of C(t, t'), the fluctuation-dissipation plot of chi(t, t') against
+C(t, t) - C(t, t') at the final time t (THEORY.md section 6), the gap distributions and,
+with two replicas, the distance D(t). A simulate file gets the same one-time figures,
+gaps and distance. For a grid file: any final
 observable of the summary against one grid axis, one curve per value of another.
 """
 
@@ -24,6 +26,7 @@ from matplotlib.figure import Figure
 from .errors import ParameterError
 from .io import FileFormatError, KIND_SOLVE, read_result
 from .result import Result
+from .simulate import KIND_SIMULATE, SimulationResult, read_simulation
 
 # Summary columns that can go on the y axis of a grid plot, with their axis labels.
 GRID_OBSERVABLES = {
@@ -81,7 +84,7 @@ def describe(parameters: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
     return " · ".join(item for item in (data, loss_part, algo, rest) if item)
 
 
-def _parameters(result: Result) -> dict[str, Any]:
+def _parameters(result: Result | SimulationResult) -> dict[str, Any]:
     return result.problem.flat()
 
 
@@ -95,17 +98,17 @@ def _curve(ax: Any, time: np.ndarray, values: np.ndarray, error: np.ndarray | No
         ax.plot(time, values, label=label, **style)
 
 
-def plot_overlap(result: Result) -> Figure:
+def plot_overlap(result: Result | SimulationResult) -> Figure:
     """m(t) = w_t . v / d against time."""
     figure, ax = _figure()
-    _curve(ax, result.time, result.m, result.stderr.get("m"), "DMFT")
+    _curve(ax, result.time, result.m, result.stderr.get("m"), "DMFT" if isinstance(result, Result) else "simulation")
     ax.set_xlabel("time t")
     ax.set_ylabel("overlap m(t) = w·v/d")
     ax.set_title(f"overlap with the centre\n{describe(_parameters(result))}", fontsize=9)
     return figure
 
 
-def plot_losses(result: Result) -> Figure:
+def plot_losses(result: Result | SimulationResult) -> Figure:
     figure, ax = _figure()
     _curve(ax, result.time, result.train_loss, result.stderr.get("train_loss"), "training loss")
     ax.set_xlabel("time t")
@@ -114,7 +117,7 @@ def plot_losses(result: Result) -> Figure:
     return figure
 
 
-def plot_errors(result: Result) -> Figure:
+def plot_errors(result: Result | SimulationResult) -> Figure:
     figure, ax = _figure()
     _curve(ax, result.time, result.train_error, result.stderr.get("train_error"), "training error")
     _curve(ax, result.time, result.test_error, result.stderr.get("test_error"), "test error")
@@ -171,10 +174,58 @@ def plot_fdt(result: Result, k: int | None = None) -> Figure:
     return figure
 
 
+def plot_distance(result: Result | SimulationResult) -> Figure:
+    """Two-replica distance D(t) = |w^a_t - w^b_t|^2 / d (THEORY.md section 7)."""
+    if result.distance is None:
+        raise ParameterError("replicas", "this file has no two-replica distance (solve with --replicas 2)")
+    figure, ax = _figure()
+    _curve(ax, result.time, result.distance, result.stderr.get("distance"), "D(t)")
+    ax.set_xlabel("time t")
+    ax.set_ylabel("replica distance D(t) = |wᵃ - wᵇ|²/d")
+    ax.set_title(f"distance between two replicas\n{describe(_parameters(result))}", fontsize=9)
+    return figure
+
+
+def plot_gaps(result: Result | SimulationResult) -> Figure:
+    """Histograms of the gaps y φ(h) over the training set at the kept times, with 0 and the margin."""
+    figure, ax = _figure()
+    margin = result.problem.loss.margin
+    hinge = "hinge" in result.problem.loss.name  # the margin means something only for hinge losses
+    for index, key in enumerate(sorted(result.gaps)):
+        summary = result.gap_summary(key)
+        below = (f"P(gap < κ) = {summary.fraction_below_margin:.3g}" if hinge
+                 else f"P(gap ≤ 0) = {summary.fraction_nonpositive:.3g}")
+        ax.stairs(summary.histogram_density, summary.histogram_edges, color=f"C{index}",
+                  label=f"t = {summary.time:g}: {below}, min {summary.smallest:.3g}")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    if hinge:
+        ax.axvline(margin, color="grey", linestyle="--", linewidth=0.8, label=f"margin κ = {margin:g}")
+    ax.set_xlabel("gap y φ(h)")
+    ax.set_ylabel("density over the training set")
+    ax.legend(fontsize=7)
+    ax.set_title(f"gap distribution\n{describe(_parameters(result))}", fontsize=9)
+    return figure
+
+
 def solve_figures(result: Result) -> dict[str, Figure]:
     """The standard figures of one result, by short name (used in the PNG file names)."""
-    return {"m": plot_overlap(result), "loss": plot_losses(result), "errors": plot_errors(result),
-            "C": plot_correlation(result), "fdt": plot_fdt(result)}
+    figures = {"m": plot_overlap(result), "loss": plot_losses(result), "errors": plot_errors(result),
+               "C": plot_correlation(result), "fdt": plot_fdt(result)}
+    if result.gaps:
+        figures["gaps"] = plot_gaps(result)
+    if result.distance is not None:
+        figures["distance"] = plot_distance(result)
+    return figures
+
+
+def simulation_figures(result: SimulationResult) -> dict[str, Figure]:
+    """The figures of a `dmft simulate` file: one-time observables, gaps, distance."""
+    figures = {"m": plot_overlap(result), "loss": plot_losses(result), "errors": plot_errors(result)}
+    if result.gaps:
+        figures["gaps"] = plot_gaps(result)
+    if result.distance is not None:
+        figures["distance"] = plot_distance(result)
+    return figures
 
 
 def _is_number(value: Any) -> bool:
@@ -286,7 +337,8 @@ def plot_file(path: str | os.PathLike, output_dir: str | os.PathLike | None = No
               y: str | None = None, hue: str | None = None, point: int | None = None) -> dict[Path, Figure]:
     """Write the standard PNGs of a solve or grid file; returns {PNG path: Figure}.
 
-    Solve file: ``<stem>_{m,loss,errors,C,fdt}.png``. Grid file: ``<stem>_<y>_vs_<x>[_by_<hue>].png``
+    Solve file: ``<stem>_{m,loss,errors,C,fdt,gaps}.png`` (and ``_distance`` with two replicas);
+    simulate file: ``<stem>_{m,loss,errors,gaps}.png`` (and ``_distance``). Grid file: ``<stem>_<y>_vs_<x>[_by_<hue>].png``
     for the observable ``y`` (default: train_loss, train_error, test_error) against axis
     ``x`` (default: the first varying numeric axis), one curve per value of ``hue``
     (default: the next varying axis); with ``point``, the solve figures of that point.
@@ -305,6 +357,7 @@ def plot_file(path: str | os.PathLike, output_dir: str | os.PathLike | None = No
             kind = handle.attrs.get("kind")
             kind = kind.decode() if isinstance(kind, bytes) else kind
             result = read_result(handle) if kind == KIND_SOLVE else None
+            simulation = read_simulation(handle) if kind == KIND_SIMULATE else None
     except OSError as error:
         raise FileFormatError(f"{path}: not a readable HDF5 file ({error})") from None
     except KeyError as error:
@@ -315,8 +368,14 @@ def plot_file(path: str | os.PathLike, output_dir: str | os.PathLike | None = No
                                  "applies to grid files; this is a `dmft solve` file")
         assert result is not None
         return _save(solve_figures(result), output_dir, path.stem)
+    if kind == KIND_SIMULATE:
+        if x or y or hue or point is not None:
+            raise ParameterError("x" if x else "y" if y else "hue" if hue else "point",
+                                 "applies to grid files; this is a `dmft simulate` file")
+        assert simulation is not None
+        return _save(simulation_figures(simulation), output_dir, path.stem)
     if kind != KIND_GRID:
-        raise FileFormatError(f"{path}: not a dmft solve or grid file (kind = {kind!r})")
+        raise FileFormatError(f"{path}: not a dmft solve, simulate or grid file (kind = {kind!r})")
     if point is not None:
         if x or y or hue:
             raise ParameterError("point", "plots one point's solve figures; leave out --x, --y and --hue")
@@ -339,6 +398,7 @@ def plot_file(path: str | os.PathLike, output_dir: str | os.PathLike | None = No
 
 
 __all__ = [
-    "GRID_OBSERVABLES", "describe", "grid_figure", "integrated_response", "plot_correlation", "plot_errors",
-    "plot_fdt", "plot_file", "plot_losses", "plot_overlap", "solve_figures",
+    "GRID_OBSERVABLES", "describe", "grid_figure", "integrated_response", "plot_correlation", "plot_distance",
+    "plot_errors", "plot_fdt", "plot_file", "plot_gaps", "plot_losses", "plot_overlap", "simulation_figures",
+    "solve_figures",
 ]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .problem import Problem
 from .options import SolverOptions
+
+if TYPE_CHECKING:
+    from .gaps import GapSummary
 
 # Observables carrying a Monte Carlo standard error (from independent subpopulations).
 OBSERVABLES = ("m", "C", "R", "A", "train_loss", "train_error", "test_error")
@@ -50,6 +53,18 @@ class Result:
         """C[k, k] = |w_k|^2 / d."""
         return np.diagonal(self.C).copy()
 
+    def gap_summary(self, step: int) -> "GapSummary":
+        """Quantiles, fractions below 0 and the margin, smallest gap at step ``step``."""
+        from .gaps import summarize
+
+        return summarize(self.gaps[step], float(self.time[step]), self.problem.loss.margin)
+
+    def gap_groups(self, step: int) -> list[np.ndarray]:
+        """The gaps at ``step`` cut into the independent subpopulations they came from."""
+        from .gaps import split
+
+        return split(self.gaps[step], self.options.subpopulation_sizes())
+
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Write the HDF5 file described in the README (atomically)."""
         from .io import save_result
@@ -72,6 +87,8 @@ class Result:
                 error = error[k, k] if key == "C" else error[k]
             suffix = f" +- {error:.2g}" if error is not None and np.isfinite(error) else ""
             lines.append(f"  {name:<12}{value:.5g}{suffix}")
+        for step in self.gaps:
+            lines.append("  " + self.gap_summary(step).line())
         if self.options.method == "iterate":
             lines.append(f"  converged   {self.diagnostics.get('converged')} after "
                          f"{self.diagnostics.get('iterations')} iterations")

@@ -29,7 +29,7 @@ import os
 import time as _time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import h5py
 import numpy as np
@@ -38,6 +38,9 @@ from .errors import DivergenceError, ParameterError
 from .io import FileFormatError, atomic_h5, provenance
 from .losses import loss_terms_array
 from .problem import DIVERGENCE_BOUND, PROBLEM_KEYS, Problem
+
+if TYPE_CHECKING:
+    from .gaps import GapSummary
 
 KIND_SIMULATE = "dmft-simulate"
 SIMULATION_FORMAT_VERSION = 1
@@ -244,7 +247,21 @@ class SimulationResult:
             error = self.stderr.get(name)
             suffix = f" +- {error[k]:.2g}" if error is not None and np.isfinite(error[k]) else ""
             lines.append(f"  {name:<13}{value:.5g}{suffix}")
+        for t in self.gaps:
+            lines.append("  " + self.gap_summary(t).line())
         return "\n".join(lines)
+
+    def gap_summary(self, time: float) -> "GapSummary":
+        """Quantiles, fractions below 0 and the margin, smallest gap at ``time`` (all seeds pooled)."""
+        from .gaps import summarize
+
+        return summarize(self.gaps[time], time, self.problem.loss.margin)
+
+    def gap_groups(self, time: float) -> list[np.ndarray]:
+        """The gaps at ``time`` cut into the independent seeds they came from."""
+        from .gaps import split
+
+        return split(self.gaps[time], [self.diagnostics["samples"]] * self.options.seeds)
 
 
 # ----------------------------------------------------------------------------- simulation
@@ -460,7 +477,7 @@ def write_simulation(group: h5py.Group, result: SimulationResult) -> None:
     for t, values in sorted(result.gaps.items()):
         k = int(round(t / result.problem.dt))
         dataset = gaps.create_dataset(f"step_{k}", data=values, compression="gzip", compression_opts=4)
-        dataset.attrs["time"] = t
+        dataset.attrs.update(result.gap_summary(t).attributes())
     for key, value in result.problem.flat().items():
         group.attrs[key] = value
     for key, value in result.options.flat().items():

@@ -106,6 +106,14 @@ def test_existing_output_needs_overwrite(tmp_path):
     assert run("solve", "--output", str(out), *SMALL, "--seed", "9", "--overwrite").exit_code == 0
 
 
+def test_output_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
+    out, plain = tmp_path / "o.h5", tmp_path / "plain"
+    assert run("solve", "--output", str(out), *SMALL).exit_code == 0
+    plain.write_text("")  # what open() gives under this umask (the temporary file was 0600)
+    assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    assert not list(tmp_path.glob(".o.h5.*"))  # no temporary left behind
+
+
 def test_load_refuses_non_dmft_files(tmp_path):
     text = tmp_path / "x.h5"
     text.write_text("not hdf5")

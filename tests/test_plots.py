@@ -13,7 +13,7 @@ import dmft
 from dmft.cli import main
 from dmft.errors import DmftError, ParameterError
 from dmft.grid import GridSpec, run_grid
-from dmft.plots import grid_figure, integrated_response, plot_file, solve_figures
+from dmft.plots import grid_figure, integrated_response, plot_distance, plot_file, solve_figures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -55,7 +55,7 @@ def test_integrated_response_matches_its_definition() -> None:
 
 def test_solve_figures_are_labelled_with_error_bars(result: dmft.Result) -> None:
     figures = solve_figures(result)
-    assert set(figures) == {"m", "loss", "errors", "C", "fdt"}
+    assert set(figures) == {"m", "loss", "errors", "C", "fdt", "gaps"}  # gaps: kept at the final step
     m = figures["m"].axes[0]
     assert m.get_xlabel() == "time t" and m.get_ylabel().startswith("overlap m(t)")
     assert any(isinstance(c, ErrorbarContainer) for c in m.containers)  # 2 subpopulations: error bars
@@ -87,11 +87,37 @@ def test_plot_file_writes_the_solve_pngs(result: dmft.Result, tmp_path: Path) ->
     path = tmp_path / "run.h5"
     result.save(path)
     written = plot_file(path, output_dir=tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"run_{n}.png" for n in ("m", "loss", "errors", "C", "fdt"))
+    assert sorted(p.name for p in written) == sorted(f"run_{n}.png" for n in ("m", "loss", "errors", "C", "fdt", "gaps"))
     for png in written:
         assert_png(png)
     with pytest.raises(ParameterError, match="grid files"):
         plot_file(path, x="ridge")
+
+
+def test_gap_and_distance_figures_of_solve_and_simulate_files(tmp_path: Path) -> None:
+    problem = dmft.Problem.from_flat(dataset="random-labels", alpha=0.3, loss="square-hinge", ridge=0.0,
+                                     algorithm="sgd", batch_fraction=0.3, steps=20)
+    theory = dmft.solve(problem, dmft.SolverOptions(samples=600, subpopulations=2, replicas=2, gap_steps=(5,)))
+    simulation = dmft.simulate(problem, dmft.SimulationOptions(dimension=200, seeds=2, replicas=2,
+                                                               gap_times=(0.5, 2.0)))
+    theory.save(tmp_path / "dmft.h5")
+    simulation.save(tmp_path / "sim.h5")
+    written = {**plot_file(tmp_path / "dmft.h5"), **plot_file(tmp_path / "sim.h5")}
+    names = {p.name for p in written}
+    assert {"dmft_gaps.png", "dmft_distance.png", "sim_gaps.png", "sim_distance.png", "sim_m.png"} <= names
+    for png, figure in written.items():
+        assert_png(png)
+        if png.name.endswith("_gaps.png"):
+            axes = figure.axes[0]
+            assert axes.get_xlabel() == "gap y φ(h)" and axes.get_ylabel() == "density over the training set"
+            labels = [t.get_text() for t in axes.get_legend().get_texts()]
+            assert labels[-1] == "margin κ = 1" and labels[0].startswith("t = 0.5: P(gap < κ) = ")
+            assert len(axes.patches) == 2  # one histogram per kept time
+        if png.name.endswith("_distance.png"):
+            assert figure.axes[0].get_ylabel().startswith("replica distance D(t)")
+    single = dmft.solve(problem, dmft.SolverOptions(samples=200, subpopulations=1))
+    with pytest.raises(ParameterError, match="--replicas 2"):
+        plot_distance(single)
 
 
 def test_grid_figure_one_curve_per_hue_value(grid_file: Path) -> None:
@@ -118,7 +144,7 @@ def test_grid_defaults_and_point_figures(grid_file: Path, tmp_path: Path) -> Non
     for png in written:
         assert_png(png)
     point = plot_file(grid_file, output_dir=tmp_path, point=5)
-    assert len(point) == 5 and all(p.name.startswith("grid_point5_") for p in point)
+    assert len(point) == 6 and all(p.name.startswith("grid_point5_") for p in point)
     title = next(iter(point.values())).axes[0].get_title()  # point 5 = (b, tau, ridge) index (1, 0, 1)
     assert "b=0.5 τ=1" in title and "λ=0.1" in title
 
@@ -167,7 +193,7 @@ def test_cli_plot_writes_pngs(grid_file: Path, result: dmft.Result, tmp_path: Pa
     solve_file = tmp_path / "solve.h5"
     result.save(solve_file)
     outcome = runner.invoke(main, ["plot", str(solve_file), "--output-dir", str(out)])
-    assert outcome.exit_code == 0 and outcome.output.count("wrote ") == 5
+    assert outcome.exit_code == 0 and outcome.output.count("wrote ") == 6
     assert_png(out / "solve_fdt.png")
     with pytest.raises(DmftError):
         plot_file(tmp_path / "nothing.h5")

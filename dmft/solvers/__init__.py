@@ -35,7 +35,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     start = _time.perf_counter()
     n_sub = options.subpopulations
     seeds = np.random.SeedSequence(options.seed).spawn(n_sub)
-    sizes = [options.samples // n_sub + (1 if i < options.samples % n_sub else 0) for i in range(n_sub)]
+    sizes = options.subpopulation_sizes()
     steps_per_run = problem.steps + 1 if options.method == "march" else options.max_iterations
     names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
     statistics = {name: _RunningMean() for name in names}

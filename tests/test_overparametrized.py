@@ -1,0 +1,134 @@
+"""Over-parametrized regime (THEORY.md section 7): two-replica distance and gap distribution
+of the DMFT against two-replica simulations of the same algorithm.
+
+Random labels, square-hinge loss with margin kappa = 1, no ridge, alpha = 0.3: below the
+capacity of the margin-1 perceptron (alpha_c = 1 / int_{-1}^inf Dt (t + 1)^2 = 0.52), so
+the training error reaches 0. The replicas separate while the minibatches disagree and
+come back together as the constraints get satisfied: D(t) rises and then decays.
+
+Tolerances: z-scores with the combined Monte Carlo errors (DMFT: 10 subpopulations;
+simulation: 16 seeds at d = 1000), maximum over all compared points against the
+Bonferroni threshold of ``family_threshold`` (1% family-wise false alarm, Student t with
+the degrees of freedom of the fewer independent groups). No finite-d allowance: at
+d = 1000 the O(1/d) corrections (~1e-3 relative) are far below the seed-to-seed errors
+(3-10% of D).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dmft
+from dmft.compare import compare, family_threshold, plot_comparison
+from dmft.gaps import CDF_LEVELS, compare_gaps, empirical_cdf, split, summarize
+from dmft.simulate import SimulationOptions, simulate
+
+STEPS, DT = 200, 0.2
+GAP_STEPS = (25, STEPS)  # t = 5 (errors still there) and the final time t = 40
+SEEDS, SUBPOPULATIONS = 16, 10
+POINT = dict(dataset="random-labels", alpha=0.3, loss="square-hinge", margin=1.0, ridge=0.0, dt=DT, steps=STEPS)
+ALGORITHMS = {
+    "gd": dict(algorithm="gd"),
+    "sgd": dict(algorithm="sgd", batch_fraction=0.3),
+    "persistent-sgd": dict(algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0),
+}
+
+
+@pytest.fixture(scope="module", params=list(ALGORITHMS))
+def pair(request) -> tuple[dmft.Result, dmft.SimulationResult]:
+    problem = dmft.Problem.from_flat(**POINT, **ALGORITHMS[request.param])
+    theory = dmft.solve(problem, dmft.SolverOptions(samples=20_000, subpopulations=SUBPOPULATIONS, replicas=2,
+                                                    seed=11, gap_steps=GAP_STEPS))
+    simulation = simulate(problem, SimulationOptions(dimension=1000, seeds=SEEDS, replicas=2, seed=5,
+                                                     gap_times=tuple(k * DT for k in GAP_STEPS)))
+    return theory, simulation
+
+
+def test_training_error_reaches_zero(pair):
+    theory, simulation = pair
+    # The regime under test: (almost) every training sample classified, on both sides.
+    assert theory.train_error[-1] < 1e-3 and simulation.train_error[-1] < 1e-3
+    assert theory.train_error[0] > 0.4  # from a random start
+
+
+def test_distance_matches_the_two_replica_simulation(pair):
+    theory, simulation = pair
+    if theory.problem.algorithm.name == "gd":
+        assert np.all(theory.distance == 0.0) and np.all(simulation.distance == 0.0)
+        return
+    row = compare(theory, simulation).row("distance")
+    assert row.max_z < family_threshold(row.points, SEEDS), row
+    peak = int(np.argmax(theory.distance))
+    assert theory.distance[peak] > 20 * theory.stderr["distance"][peak]  # a resolved, non-trivial curve
+    assert theory.distance[-1] < 0.5 * theory.distance[peak]  # the replicas come back together
+
+
+@pytest.mark.parametrize("step", GAP_STEPS)
+def test_gap_distribution_matches_the_simulation(pair, step):
+    theory, simulation = pair
+    result = compare_gaps(theory.gap_groups(step), simulation.gap_groups(step * DT), step * DT)
+    assert result.degrees_of_freedom == SUBPOPULATIONS - 1
+    assert result.max_z < family_threshold(len(CDF_LEVELS), result.degrees_of_freedom + 1), result
+    # The same statistic notices a shift of the gaps by a quarter of their interquartile range.
+    groups = simulation.gap_groups(step * DT)
+    spread = np.subtract(*np.quantile(np.concatenate(groups), [0.75, 0.25]))
+    shifted = compare_gaps(theory.gap_groups(step), [g + 0.25 * spread for g in groups], step * DT)
+    assert shifted.max_z > family_threshold(len(CDF_LEVELS), shifted.degrees_of_freedom + 1)
+
+
+def test_compare_reports_and_draws_the_gaps(pair, tmp_path):
+    theory, simulation = pair
+    names = [row.name for row in compare(theory, simulation).rows]
+    assert "gaps(t=5)" in names and "gaps(t=40)" in names
+    figure = plot_comparison(theory, simulation, tmp_path / "compare.png")
+    labels = [axes.get_ylabel() for axes in figure.axes]
+    assert "fraction of training samples below" in labels and "replica distance D" in labels
+    assert (tmp_path / "compare.png").stat().st_size > 20_000
+
+
+def test_summary_of_a_known_distribution():
+    values = np.random.default_rng(0).standard_normal(200_000)
+    summary = summarize(values, time=1.0, margin=0.5)
+    se = np.sqrt(0.5 * 0.5 / values.size)
+    assert abs(summary.fraction_nonpositive - 0.5) < 5 * se
+    assert abs(summary.fraction_below_margin - 0.6915) < 5 * se
+    assert summary.smallest == values.min()
+    median = summary.quantiles[list(summary.quantile_levels).index(0.5)]
+    assert abs(median) < 5 * np.sqrt(np.pi / 2) * se * 2  # se of the median: sqrt(pi/2) sigma / sqrt(n)
+    widths = np.diff(summary.histogram_edges)
+    assert np.sum(summary.histogram_density * widths) == pytest.approx(1.0)
+
+
+def test_cdf_error_of_independent_groups_is_binomial():
+    rng = np.random.default_rng(1)
+    groups = [rng.standard_normal(1000) for _ in range(400)]
+    cdf, se = empirical_cdf(groups, np.array([0.0]))
+    binomial = np.sqrt(0.25 / 400_000)
+    # The spread over 400 groups estimates the error to sqrt(2/399) ~ 7% (5 sigma: 35%).
+    assert se[0] == pytest.approx(binomial, rel=0.35)
+    assert abs(cdf[0] - 0.5) < 5 * binomial
+
+
+def test_split_refuses_sizes_that_do_not_add_up():
+    assert [len(g) for g in split(np.arange(10), [4, 3, 3])] == [4, 3, 3]
+    with pytest.raises(ValueError, match="do not split"):
+        split(np.arange(10), [4, 4])
+
+
+def test_gap_summaries_are_written_beside_the_gaps(pair, tmp_path):
+    import h5py
+
+    theory, simulation = pair
+    theory.save(tmp_path / "dmft.h5")
+    simulation.save(tmp_path / "sim.h5")
+    for name in ("dmft.h5", "sim.h5"):
+        with h5py.File(tmp_path / name) as handle:
+            final = handle[f"gaps/step_{STEPS}"]
+            values = final[()]
+            assert final.attrs["smallest"] == values.min()
+            assert final.attrs["fraction_below_margin"] == np.mean(values < 1.0)
+            assert final.attrs["time"] == pytest.approx(STEPS * DT)
+            assert len(final.attrs["quantiles"]) == len(final.attrs["quantile_levels"])
+    loaded = dmft.load(tmp_path / "dmft.h5")
+    assert loaded.gap_summary(STEPS).smallest == theory.gap_summary(STEPS).smallest
