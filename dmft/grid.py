@@ -833,15 +833,38 @@ def _initialize(handle: h5py.File, spec: GridSpec) -> None:
             column.dims[0].attach_scale(scale)
 
 
+def _grid_format(handle: h5py.File, path: Path, resume: bool = False) -> int:
+    """The grid format of an open grid file; refuses, in one line, a format this dmft cannot read.
+
+    Format 0 stands for a file without ``grid_format_version`` (written before the
+    attribute existed). Formats 0 .. GRID_FORMAT_VERSION share one layout, so they are
+    read, and resumed, as they are (a resumed file keeps its version: the points added
+    have the same layout). A newer format is refused: upgrade dmft. When the layout
+    changes, bump GRID_FORMAT_VERSION and refuse (or convert) the older formats here,
+    saying which version and why; the points' own layout is checked by ``read_result``.
+    """
+    raw = _str_attr(handle.attrs.get("grid_format_version", 0))
+    try:
+        version = int(raw)
+    except (TypeError, ValueError):
+        version = -1
+    if version < 0:
+        raise FileFormatError(f"{path}: grid_format_version {raw!r} is not a version number; "
+                              "not a grid file this dmft can read")
+    if version > GRID_FORMAT_VERSION:
+        writer = _str_attr(handle.attrs.get("dmft_version", "?"))
+        again = " (or pass --overwrite to discard it)" if resume else ""
+        raise FileFormatError(f"{path}: written by dmft {writer} in grid format {version}; this dmft {__version__} "
+                              f"reads grid format <= {GRID_FORMAT_VERSION}: upgrade dmft{again}")
+    return version
+
+
 def _check_compatible(handle: h5py.File, path: Path, spec: GridSpec) -> None:
     kind = _str_attr(handle.attrs.get("kind"))
     if kind != KIND_GRID:
         raise FileFormatError(f"{path} is not a dmft grid file (kind = {kind!r}); "
                               "choose another --output or pass --overwrite")
-    version = int(handle.attrs.get("grid_format_version", 0))
-    if version != GRID_FORMAT_VERSION:
-        raise FileFormatError(f"{path}: grid format {version}, this dmft writes {GRID_FORMAT_VERSION}; "
-                              "resume it with the dmft that started it, or pass --overwrite")
+    _grid_format(handle, path, resume=True)
     stored = json.loads(_str_attr(handle.attrs["config"]))
     wanted = json.loads(json.dumps(spec.identity(), sort_keys=True))
     if stored != wanted:
@@ -1245,6 +1268,11 @@ def _open_grid(path: Path) -> h5py.File:
     if kind != KIND_GRID:
         handle.close()
         raise FileFormatError(f"{path}: not a dmft grid file (kind = {kind!r})")
+    try:
+        _grid_format(handle, path)
+    except BaseException:
+        handle.close()
+        raise
     return handle
 
 

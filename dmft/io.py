@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from ._version import __version__
-from .errors import DmftError
+from .errors import DmftError, ParameterError
 from .problem import PROBLEM_KEYS, Problem
 from .result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .options import SOLVER_KEYS, SolverOptions
@@ -67,11 +67,19 @@ def atomic_h5(path: str | os.PathLike, overwrite: bool = False) -> Iterator[h5py
     try:
         with h5py.File(tmp_name, "w") as handle:
             yield handle
+        os.chmod(tmp_name, _default_mode())  # mkstemp makes 0600; outputs are ordinary files
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _default_mode() -> int:
+    """The mode ``open`` would give a new file: 0666 less the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _attribute(value: Any) -> Any:
@@ -102,7 +110,8 @@ def write_result(group: h5py.Group, result: Result) -> None:
     gaps = group.create_group("gaps")
     for step, values in result.gaps.items():
         dataset = gaps.create_dataset(f"step_{step}", data=values)
-        dataset.attrs["step"], dataset.attrs["time"] = step, step * result.problem.dt
+        dataset.attrs.update(result.gap_summary(step).attributes())  # quantiles, fractions, smallest, histogram
+        dataset.attrs["step"] = step
     diagnostics = group.create_group("diagnostics")
     for key, value in result.diagnostics.items():
         if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
@@ -124,15 +133,67 @@ def save_result(result: Result, path: str | os.PathLike, overwrite: bool = False
         write_result(handle, result)
 
 
+def format_version(attrs: Any, where: str, current: int, what: str = "format") -> int:
+    """The ``format_version`` attribute of a dmft file or group, checked against ``current``.
+
+    A missing attribute is format 0 (a file written before format versions existed); a
+    version newer than ``current`` is refused, in one line, with the advice to upgrade.
+    Older versions are returned: the caller reads them if their layout is the same, and
+    otherwise says why not (see ``older_layout``).
+    """
+    raw = attrs.get("format_version", 0)
+    raw = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        version = int(raw)
+    except (TypeError, ValueError):
+        version = -1
+    if version < 0:
+        raise FileFormatError(f"{where}: format_version {raw!r} is not a version number; not a dmft file "
+                              "this dmft can read")
+    if version > current:
+        writer = attrs.get("dmft_version", "?")
+        writer = writer.decode() if isinstance(writer, bytes) else writer
+        raise FileFormatError(f"{where}: written by dmft {writer} in {what} {version}; this dmft {__version__} "
+                              f"reads {what} <= {current}: upgrade dmft")
+    return version
+
+
+def older_layout(version: int, current: int, what: str = "format") -> str:
+    """' (format 0, written before format versions, read with the layout of format N)' or ''."""
+    if version >= current:
+        return ""
+    name = f"{what} 0, written before format versions" if version == 0 else f"{what} {version}"
+    return f" ({name}, read with the layout of {what} {current})"
+
+
 def read_result(group: h5py.Group) -> Result:
-    """Rebuild a Result from a group written by ``write_result``."""
+    """Rebuild a Result from a group written by ``write_result``.
+
+    Every format up to FORMAT_VERSION has the same layout, so an older file (format 0:
+    no ``format_version``, written before it existed) is read as a current one; if it
+    lacks something, the FileFormatError says which format it is and what is missing.
+    A newer format is refused with the advice to upgrade.
+    """
     attrs = dict(group.attrs)
-    if attrs.get("kind") != KIND_SOLVE:
-        raise FileFormatError(f"{group.file.filename}: not a `dmft solve` result (kind = {attrs.get('kind')!r})")
-    version = int(attrs.get("format_version", 0))
-    if version > FORMAT_VERSION:
-        raise FileFormatError(f"{group.file.filename}: written by dmft {attrs.get('dmft_version')} in format "
-                              f"{version}; this dmft {__version__} reads format <= {FORMAT_VERSION}: upgrade dmft")
+    where = group.file.filename if group.name == "/" else f"{group.file.filename} {group.name}"
+    if _native(attrs.get("kind")) != KIND_SOLVE:
+        raise FileFormatError(f"{where}: not a `dmft solve` result (kind = {_native(attrs.get('kind'))!r})")
+    version = format_version(attrs, where, FORMAT_VERSION)
+    incomplete = f"{where}: incomplete dmft file{older_layout(version, FORMAT_VERSION)}, missing"
+    required = ["time", *OBSERVABLES, *(f"kernels/{name}" for name in KERNELS), "diagnostics"]
+    missing = [name for name in required if name not in group]
+    if missing:
+        raise FileFormatError(f"{incomplete} {', '.join(missing)}")
+    try:
+        return _read_result(group, attrs)
+    except KeyError as error:
+        raise FileFormatError(f"{incomplete} {error}") from None
+    except ParameterError as error:
+        raise FileFormatError(f"{where}: unreadable parameter{older_layout(version, FORMAT_VERSION)}: "
+                              f"{error}") from None
+
+
+def _read_result(group: h5py.Group, attrs: dict[str, Any]) -> Result:
     problem = Problem.from_flat(**{key: _native(attrs[key]) for key in PROBLEM_KEYS if key in attrs})
     options = SolverOptions.from_flat(**{key: _native(attrs[key]) for key in SOLVER_KEYS if key in attrs})
     arrays = {name: group[name][()] for name in OBSERVABLES}

@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from .errors import DivergenceError, ParameterError
-from .io import FileFormatError, atomic_h5, provenance
+from .io import FileFormatError, atomic_h5, format_version, older_layout, provenance
 from .losses import loss_terms_array
 from .problem import DIVERGENCE_BOUND, PROBLEM_KEYS, Problem
 
@@ -501,9 +501,7 @@ def read_simulation(group: h5py.Group) -> SimulationResult:
     attrs = {key: _native(value) for key, value in group.attrs.items()}
     if attrs.get("kind") != KIND_SIMULATE:
         raise FileFormatError(f"{group.file.filename}: not a `dmft simulate` result (kind = {attrs.get('kind')!r})")
-    if int(attrs.get("format_version", 0)) > SIMULATION_FORMAT_VERSION:
-        raise FileFormatError(f"{group.file.filename}: simulation format {attrs['format_version']} is newer than "
-                              f"this dmft reads ({SIMULATION_FORMAT_VERSION}): upgrade dmft")
+    format_version(group.attrs, group.file.filename, SIMULATION_FORMAT_VERSION, "simulation format")
     problem = Problem.from_flat(**{key: attrs[key] for key in PROBLEM_KEYS if key in attrs})
     flat = {key: attrs[key] for key in SIMULATION_KEYS if key in attrs}
     for key in TIME_OPTIONS:
@@ -534,7 +532,9 @@ def load_simulation(path: str | os.PathLike) -> SimulationResult:
         try:
             return read_simulation(handle)
         except KeyError as error:
-            raise FileFormatError(f"{path}: incomplete simulation file, missing {error}") from None
+            version = format_version(handle.attrs, str(path), SIMULATION_FORMAT_VERSION, "simulation format")
+            older = older_layout(version, SIMULATION_FORMAT_VERSION, "simulation format")
+            raise FileFormatError(f"{path}: incomplete simulation file{older}, missing {error}") from None
 
 
 def _native(value: Any) -> Any:

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from grid_helpers import assert_same_points, point_arrays, raw_bytes, small_spec, write_config
 
 import dmft
 from dmft import grid as grid_module
@@ -21,82 +21,6 @@ from dmft.cli import main
 from dmft.errors import DmftError, ParameterError
 from dmft.grid import GridSpec, OutputLock, load_point, load_summary, point_seed, run_grid
 from dmft.io import read_result
-
-# Tiny points: each solves in milliseconds once numba's cache is warm.
-TINY = """
-seed = 7
-[problem]
-steps = 10
-dt = 0.1
-[solver]
-samples = 400
-subpopulations = 2
-"""
-
-
-def write_config(tmp_path: Path, grid: str, base: str = TINY, name: str = "grid.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(base) + "\n[grid]\n" + textwrap.dedent(grid))
-    return path
-
-
-def small_spec(tmp_path: Path) -> GridSpec:
-    return GridSpec.from_toml(write_config(tmp_path, """
-        algorithm = ["sgd", "persistent-sgd"]
-        batch_fraction = [0.3, 0.6]
-    """))
-
-
-def point_arrays(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """Every dataset of every point group, for exact comparisons."""
-    out: dict[str, dict[str, np.ndarray]] = {}
-    with h5py.File(path, "r") as handle:
-        for name, group in handle["points"].items():
-            arrays: dict[str, np.ndarray] = {}
-            group.visititems(lambda key, obj: arrays.__setitem__(key, obj[()]) if isinstance(obj, h5py.Dataset)
-                             else None)
-            out[name] = arrays
-    return out
-
-
-def assert_same_points(a: Path, b: Path) -> None:
-    left, right = point_arrays(a), point_arrays(b)
-    assert left.keys() == right.keys()
-    for name in left:
-        assert left[name].keys() == right[name].keys()
-        for key in left[name]:
-            np.testing.assert_array_equal(left[name][key], right[name][key], err_msg=f"{name}/{key}")
-
-
-def raw_bytes(path: Path, groups: list[str]) -> dict[str, bytes]:
-    """The bytes on disk of every dataset of the given point groups (chunk by chunk), and
-    their attributes: equal values mean the point was not rewritten."""
-    blobs: dict[str, bytes] = {}
-    with h5py.File(path, "r") as handle, open(path, "rb") as raw:
-        def read(offset: int, size: int) -> bytes:
-            raw.seek(offset)
-            return raw.read(size)
-
-        for name in groups:
-            group = handle["points"][name]
-            blobs[f"{name}@attrs"] = json.dumps({k: str(v) for k, v in group.attrs.items()}, sort_keys=True).encode()
-
-            def visit(key: str, obj: object, name: str = name) -> None:
-                if not isinstance(obj, h5py.Dataset):
-                    return
-                if obj.chunks is None:
-                    offset = obj.id.get_offset()
-                    blobs[f"{name}/{key}"] = read(offset, obj.id.get_storage_size()) if offset is not None else b""
-                else:
-                    parts = []
-                    for i in range(obj.id.get_num_chunks()):
-                        info = obj.id.get_chunk_info(i)
-                        parts.append(read(info.byte_offset, info.size))
-                    blobs[f"{name}/{key}"] = b"".join(parts)
-
-            group.visititems(visit)
-    return blobs
-
 
 # ----------------------------------------------------------------------------- configuration
 
