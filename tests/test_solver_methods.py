@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import dmft
+from dmft.solvers import kernels
 from stats import max_z, z_threshold
 
 SUBPOPULATIONS = 8
@@ -80,19 +81,32 @@ def test_more_probes_reduce_response_noise():
 
 
 def test_same_seed_same_numbers_whatever_the_thread_count():
-    problem = sgd_problem(steps=15)
+    # 2 x 10^4 samples: from k = 19 on, samples x (k + 1) passes PARALLEL_THRESHOLD and the
+    # threaded kernels run, so the parallel path is compared too.
+    problem = sgd_problem(steps=25)
+    assert 10_000 * 20 >= kernels.PARALLEL_THRESHOLD
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        single = dmft.solve(problem, options(samples=1000, subpopulations=2))
+        single = dmft.solve(problem, options(samples=20_000, subpopulations=2))
         numba.set_num_threads(max(threads, 2))
-        multi = dmft.solve(problem, options(samples=1000, subpopulations=2))
+        multi = dmft.solve(problem, options(samples=20_000, subpopulations=2))
     finally:
         numba.set_num_threads(threads)
     for name in ("m", "C", "R", "Gamma_C", "K", "train_loss"):
         np.testing.assert_array_equal(getattr(single, name), getattr(multi, name), err_msg=name)
     other_seed = dmft.solve(problem, options(samples=1000, subpopulations=2, seed=99))
-    assert not np.array_equal(single.C, other_seed.C)
+    assert not np.array_equal(single.C[:15, :15], other_seed.C[:15, :15])
+
+
+@pytest.mark.parametrize("name", ["population_step_probe", "population_step_exact", "population_step_two_replicas"])
+def test_serial_kernels_are_separate_compilations(name):
+    # numba names cache files after the Python function and does not key them on
+    # `parallel`: two compilations of one function shared a cache entry, and the threaded
+    # kernel silently ran the serial code. Each must have its own cache file and options.
+    parallel, serial = getattr(kernels, name), getattr(kernels, f"{name}_serial")
+    assert parallel.targetoptions.get("parallel") is True and not serial.targetoptions.get("parallel")
+    assert parallel._cache._cache_file._index_name != serial._cache._cache_file._index_name
 
 
 def test_response_structure():

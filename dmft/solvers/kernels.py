@@ -12,6 +12,7 @@ and ``codes`` the integers (loss, readout) so the signatures stay short.
 from __future__ import annotations
 
 import math
+import types
 
 import numba
 import numpy as np
@@ -230,10 +231,26 @@ def population_step_two_replicas(
 # The same kernels compiled without threads: for small populations the cost of waking the
 # thread pool at every step (milliseconds on a busy machine) exceeds the work itself.
 # Chunks fix the summation order, so both versions give identical numbers.
-_serial = numba.njit(cache=True, fastmath=FAST)
-population_step_probe_serial = _serial(population_step_probe.py_func)
-population_step_exact_serial = _serial(population_step_exact.py_func)
-population_step_two_replicas_serial = _serial(population_step_two_replicas.py_func)
+def _serial(kernel: numba.core.registry.CPUDispatcher) -> numba.core.registry.CPUDispatcher:
+    """A single-threaded compilation of ``kernel`` under its own name.
+
+    numba names cache files after the Python function's qualified name and line, and
+    does not key them on ``parallel``: compiling the same Python function twice would
+    make both dispatchers share one cache entry, and the parallel kernel would load the
+    serial machine code (seen: no speed-up from the second core). A renamed copy of the
+    function gets its own cache file.
+    """
+    original = kernel.py_func
+    copy = types.FunctionType(original.__code__, original.__globals__, original.__name__ + "_serial",
+                              original.__defaults__, original.__closure__)
+    copy.__qualname__ = original.__qualname__ + "_serial"
+    copy.__module__ = original.__module__
+    return numba.njit(cache=True, fastmath=FAST)(copy)
+
+
+population_step_probe_serial = _serial(population_step_probe)
+population_step_exact_serial = _serial(population_step_exact)
+population_step_two_replicas_serial = _serial(population_step_two_replicas)
 # Below this many sample-steps of work (samples x (k + 1)) a step runs on one thread.
 PARALLEL_THRESHOLD = 200_000
 
