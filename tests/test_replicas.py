@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import dmft
+from dmft.solvers import kernels
 from exact_square_gd import exact_square_gd
 from stats import max_z, z_threshold
 
@@ -17,10 +18,17 @@ def over_parametrized(algorithm, **changes):
     return dmft.Problem.from_flat(**{**base, **changes})
 
 
-@pytest.mark.parametrize("method", ["march", "iterate"])
-def test_gd_at_zero_temperature_has_exactly_zero_distance(method):
-    result = dmft.solve(over_parametrized("gd"), dmft.SolverOptions(samples=2000, subpopulations=2, replicas=2,
-                                                                    method=method))
+# 2000 samples run the serial kernel; 20000 reach the threaded one from step 9 on
+# (kernels.PARALLEL_THRESHOLD), whose fast-math code once made the replicas differ in the
+# last bit. Double precision, because float32 paths hide such differences for many steps.
+@pytest.mark.parametrize("method, samples, steps, precision", [
+    ("march", 2000, 60, "single"), ("iterate", 2000, 60, "single"), ("march", 20_000, 20, "double")])
+def test_gd_at_zero_temperature_has_exactly_zero_distance(method, samples, steps, precision):
+    reaches_threads = samples * (steps + 1) >= kernels.PARALLEL_THRESHOLD
+    assert reaches_threads == (samples == 20_000)  # the cases still cover both kernels
+    result = dmft.solve(over_parametrized("gd", steps=steps),
+                        dmft.SolverOptions(samples=samples, subpopulations=2, replicas=2, method=method,
+                                           precision=precision))
     assert np.all(result.distance == 0.0)
     np.testing.assert_array_equal(result.C_ab, result.C)
 

@@ -1,5 +1,9 @@
 """The two solution methods and the two response estimators check each other."""
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -107,6 +111,40 @@ def test_serial_kernels_are_separate_compilations(name):
     parallel, serial = getattr(kernels, name), getattr(kernels, f"{name}_serial")
     assert parallel.targetoptions.get("parallel") is True and not serial.targetoptions.get("parallel")
     assert parallel._cache._cache_file._index_name != serial._cache._cache_file._index_name
+
+
+FRESH_OR_CACHED = """
+import sys
+import numpy as np
+import dmft
+problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, dt=0.1, steps=40)
+arrays = {}
+for replicas in (1, 2):
+    result = dmft.solve(problem, dmft.SolverOptions(samples=20_000, subpopulations=2, seed=3, replicas=replicas,
+                                                    precision="double"))
+    arrays.update({f"{name}_{replicas}": getattr(result, name) for name in ("C", "R", "C_ab") if
+                   getattr(result, name) is not None})
+np.savez(sys.argv[1], **arrays)
+"""
+
+
+def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
+    # A kernel compiled in this process may be optimised differently from the one numba
+    # loads from its cache (callees inlined or not): a non-inlined helper once made a cold
+    # run differ in the last bit from every warm one. Double precision, so that differences
+    # are not rounded away in the float32 paths; 20000 samples reach the threaded kernels
+    # from step 9 on (seen: 233 of the 41 x 41 elements of C differed). Run in subprocesses with
+    # their own, first empty, cache directory.
+    assert 20_000 * 10 >= kernels.PARALLEL_THRESHOLD
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
+    outputs = [tmp_path / "fresh.npz", tmp_path / "cached.npz"]
+    for output in outputs:
+        subprocess.run([sys.executable, "-c", FRESH_OR_CACHED, str(output)], env=env, check=True, timeout=600)
+    assert any((tmp_path / "numba-cache").rglob("*.nbc"))  # the second run had a cache to load
+    with np.load(outputs[0]) as fresh, np.load(outputs[1]) as cached:
+        assert sorted(fresh.files) == sorted(cached.files) and "C_ab_2" in fresh.files
+        for name in fresh.files:
+            np.testing.assert_array_equal(fresh[name], cached[name], err_msg=name)
 
 
 def test_response_structure():

@@ -201,6 +201,11 @@ def population_step_two_replicas(
     independent. Kernels are estimated symmetrically: Gamma_C from (f^a f^a + f^b f^b)/2,
     Gamma_C - Gamma_ab from (f^a - f^b)(f^a - f^b)/2 (positive semi-definite by
     construction), K, mu_hat and the observables from the mean of both replicas.
+
+    g^a and g^b are stored in h_a, h_b by a first pass over the chunk and read back by the
+    second, so that fast-math cannot regroup (g+ +- g-)/sqrt(2) with the sums that follow:
+    it did so differently for the two signs, and GD replicas (g- = 0) came out unequal in
+    the last bit. Read back, both replicas go through the same expressions.
     """
     dt_delta = params[DT] * params[DELTA]
     root_half = math.sqrt(0.5)
@@ -211,10 +216,11 @@ def population_step_two_replicas(
         for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
             g_plus = _gaussian(a, k, L_plus_row, zeta_plus)
             g_minus = _gaussian(a, k, L_minus_row, zeta_minus)
-            ha, value_a, fa, lam_a, gap_a = _forward_from_g(
-                a, k, root_half * (g_plus + g_minus), R_row, m_k, params, codes, c, y, s_a, f_a)
-            hb, value_b, fb, lam_b, gap_b = _forward_from_g(
-                a, k, root_half * (g_plus - g_minus), R_row, m_k, params, codes, c, y, s_b, f_b)
+            h_a[a] = root_half * (g_plus + g_minus)
+            h_b[a] = root_half * (g_plus - g_minus)
+        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
+            ha, value_a, fa, lam_a, gap_a = _forward_from_g(a, k, h_a[a], R_row, m_k, params, codes, c, y, s_a, f_a)
+            hb, value_b, fb, lam_b, gap_b = _forward_from_g(a, k, h_b[a], R_row, m_k, params, codes, c, y, s_b, f_b)
             h_a[a] = ha
             h_b[a] = hb
             for j in range(k + 1):
