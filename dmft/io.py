@@ -77,9 +77,19 @@ def atomic_h5(path: str | os.PathLike, overwrite: bool = False) -> Iterator[h5py
 
 def _default_mode() -> int:
     """The mode ``open`` would give a new file: 0666 less the process umask."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux reports the umask in /proc; elsewhere it can only be read by setting it, which
+    # briefly changes it for every thread of the process.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 def _attribute(value: Any) -> Any:

@@ -1,5 +1,7 @@
 """`dmft solve`: the file contract, configuration files, and bad input."""
 
+import os
+
 import h5py
 import numpy as np
 import pytest
@@ -112,6 +114,21 @@ def test_output_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
     plain.write_text("")  # what open() gives under this umask (the temporary file was 0600)
     assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
     assert not list(tmp_path.glob(".o.h5.*"))  # no temporary left behind
+
+
+@pytest.mark.parametrize("proc_readable", [True, False])
+def test_umask_is_read_without_being_changed(monkeypatch, proc_readable):
+    from dmft import io
+
+    if not proc_readable:  # the portable fallback: set it and put it back
+        monkeypatch.setattr(io.Path, "read_text", lambda self: (_ for _ in ()).throw(OSError("no /proc")))
+    previous = os.umask(0o027)
+    try:
+        assert io._umask() == 0o027
+        assert io._default_mode() == 0o640
+        assert os.umask(0o027) == 0o027  # left as it was
+    finally:
+        os.umask(previous)
 
 
 def test_load_refuses_non_dmft_files(tmp_path):
