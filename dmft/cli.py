@@ -142,7 +142,8 @@ def main() -> None:
 @click.option("--response", type=click.Choice(["probe", "exact"]), help="Response estimator [probe].")
 @click.option("--probes", type=int, help="Random probes per sample [1].")
 @click.option("--damping", type=float, help="iterate: kernels <- damping old + (1 - damping) new [0.3].")
-@click.option("--tolerance", type=float, help="iterate: stop when the kernel change is within this factor of Monte Carlo noise [1.2].")
+@click.option("--tolerance", type=float,
+              help="iterate: stop when the kernel change is within this factor of Monte Carlo noise [1.2].")
 @click.option("--max-iterations", type=int, help="iterate: at most this many iterations [100].")
 @click.option("--replicas", type=int, help="2: two-replica DMFT with C_ab and the distance [1].")
 @click.option("--keep-runs/--no-keep-runs", default=None,
@@ -197,7 +198,8 @@ def _simulation_config(path: str | None) -> dict[str, Any]:
 @click.option("--response-times", help="Comma-separated times of the pulsed field for R(t, t') [correlation times].")
 @click.option("--chi-times", help="Comma-separated switch-on times of the field for chi(t, t') [response times].")
 @click.option("--gap-times", help="Comma-separated times at which to keep the gaps y phi(h) [final time].")
-@click.option("--response-field", type=float, help="0: linearised response runs; eps > 0: twin runs with field eps [0].")
+@click.option("--response-field", type=float,
+              help="0: linearised response runs; eps > 0: twin runs with field eps [0].")
 @click.option("--replicas", type=int, help="2: a second replica, records the distance [1].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
@@ -293,7 +295,8 @@ def grid(config: str, output: str, workers: int | None, scheduler: str | None, o
         sys.exit(130)
     finally:
         progress.close()
-    parts = [f"{report.done} done", f"{report.failed} failed"] + ([f"{report.missing} missing"] if report.missing else [])
+    parts = [f"{report.done} done", f"{report.failed} failed"]
+    parts += [f"{report.missing} missing"] if report.missing else []
     click.echo(f"{output}: {report.total} points, {', '.join(parts)} "
                f"({report.computed} computed now, {report.reused} already there)")
     for index, coords, error in report.failures[:10]:
@@ -344,7 +347,8 @@ def plot(file: str, output_dir: str | None, x: str | None, y: str | None, hue: s
                    "or from the full C.")
 @click.option("--tolerance", type=float, default=0.02, show_default=True,
               help="Relative drift above which the window is not stationary (unless within 3 standard errors).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (T_eff, T_eff_stderr, window, stationarity, ...).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object (T_eff, T_eff_stderr, window, stationarity, ...).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Draw the parametric FDT plot (PNG) here.")
 @click.option("--write", is_flag=True, help="Store the estimate in FILE as a group `fdt`.")
 @click.option("--overwrite", is_flag=True, help="With --write: replace an existing `fdt` group.")

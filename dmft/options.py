@@ -62,7 +62,8 @@ class SolverOptions:
             raise ParameterError("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.response not in RESPONSES:
             raise ParameterError("response", f"must be one of {', '.join(RESPONSES)}, got {self.response!r}")
-        for name, low in (("samples", 2), ("subpopulations", 1), ("probes", 1), ("max_iterations", 1), ("chunk_size", 1)):
+        minimums = (("samples", 2), ("subpopulations", 1), ("probes", 1), ("max_iterations", 1), ("chunk_size", 1))
+        for name, low in minimums:
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < low:
                 raise ParameterError(name, f"must be an integer >= {low}, got {value!r}")
@@ -71,7 +72,8 @@ class SolverOptions:
             raise ParameterError("seed", f"must be an integer >= 0, got {self.seed!r}")
         object.__setattr__(self, "seed", int(self.seed))
         if self.samples // self.subpopulations < 2:
-            raise ParameterError("subpopulations", f"must leave >= 2 samples each; got {self.subpopulations} for {self.samples} samples")
+            raise ParameterError("subpopulations", f"must leave >= 2 samples each; got {self.subpopulations} "
+                                                   f"for {self.samples} samples")
         if self.precision not in ("single", "double"):
             raise ParameterError("precision", f"must be 'single' or 'double', got {self.precision!r}")
         if self.replicas not in (1, 2):

@@ -338,7 +338,8 @@ def plot_file(path: str | os.PathLike, output_dir: str | os.PathLike | None = No
     """Write the standard PNGs of a solve or grid file; returns {PNG path: Figure}.
 
     Solve file: ``<stem>_{m,loss,errors,C,fdt,gaps}.png`` (and ``_distance`` with two replicas);
-    simulate file: ``<stem>_{m,loss,errors,gaps}.png`` (and ``_distance``). Grid file: ``<stem>_<y>_vs_<x>[_by_<hue>].png``
+    simulate file: ``<stem>_{m,loss,errors,gaps}.png`` (and ``_distance``).
+    Grid file: ``<stem>_<y>_vs_<x>[_by_<hue>].png``
     for the observable ``y`` (default: train_loss, train_error, test_error) against axis
     ``x`` (default: the first varying numeric axis), one curve per value of ``hue``
     (default: the next varying axis); with ``point``, the solve figures of that point.

@@ -87,7 +87,8 @@ def test_plot_file_writes_the_solve_pngs(result: dmft.Result, tmp_path: Path) ->
     path = tmp_path / "run.h5"
     result.save(path)
     written = plot_file(path, output_dir=tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"run_{n}.png" for n in ("m", "loss", "errors", "C", "fdt", "gaps"))
+    expected = (f"run_{name}.png" for name in ("m", "loss", "errors", "C", "fdt", "gaps"))
+    assert sorted(p.name for p in written) == sorted(expected)
     for png in written:
         assert_png(png)
     with pytest.raises(ParameterError, match="grid files"):

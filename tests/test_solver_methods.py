@@ -131,9 +131,9 @@ np.savez(sys.argv[1], **arrays)
 def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
     # A kernel compiled in this process may be optimised differently from the one numba
     # loads from its cache (callees inlined or not): a non-inlined helper once made a cold
-    # run differ in the last bit from every warm one. Double precision, so that differences
-    # are not rounded away in the float32 paths; 20000 samples reach the threaded kernels
-    # from step 9 on (seen: 233 of the 41 x 41 elements of C differed). Run in subprocesses with
+    # run differ in the last bit from every warm one (233 of the 41 x 41 elements of C).
+    # Double precision, so that differences are not rounded away in the float32 paths;
+    # 20000 samples reach the threaded kernels from step 9 on. Run in subprocesses with
     # their own, first empty, cache directory.
     assert 20_000 * 10 >= kernels.PARALLEL_THRESHOLD
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}

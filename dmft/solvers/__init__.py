@@ -147,8 +147,8 @@ def _solve_one(problem, options, samples, seed, progress):
             return population(seed)
         return population(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (iteration,)))
 
-    return iterate(problem, population_for_iteration, options.damping, options.tolerance, options.max_iterations, progress,
-                   options.gap_steps)
+    return iterate(problem, population_for_iteration, options.damping, options.tolerance, options.max_iterations,
+                   progress, options.gap_steps)
 
 
 def _observable(problem: Problem, traj, name: str) -> np.ndarray:
