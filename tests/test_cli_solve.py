@@ -116,6 +116,20 @@ def test_output_gets_the_permissions_of_an_ordinary_new_file(tmp_path):
     assert not list(tmp_path.glob(".o.h5.*"))  # no temporary left behind
 
 
+def test_a_write_that_fails_midway_leaves_the_previous_file(tmp_path):
+    from dmft.io import atomic_h5
+
+    out = tmp_path / "o.h5"
+    assert run("solve", "--output", str(out), *SMALL).exit_code == 0
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError, match="midway"), atomic_h5(out, overwrite=True) as handle:
+        handle["half"] = np.zeros(1000)
+        handle.flush()  # bytes on disk, in the temporary file
+        raise RuntimeError("midway")
+    assert out.read_bytes() == before
+    assert not list(tmp_path.glob(".o.h5.*"))
+
+
 @pytest.mark.parametrize("proc_readable", [True, False])
 def test_umask_is_read_without_being_changed(monkeypatch, proc_readable):
     from dmft import io
