@@ -77,7 +77,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import DmftError, ParameterError
-from .io import FileFormatError, atomic_h5, provenance, read_result, write_result
+from .io import FileFormatError, atomic_h5, format_version, provenance, read_result, write_result
 from .options import SOLVER_KEYS, SolverOptions
 from .problem import PROBLEM_KEYS, Problem
 from .result import Result
@@ -843,20 +843,8 @@ def _grid_format(handle: h5py.File, path: Path, resume: bool = False) -> int:
     changes, bump GRID_FORMAT_VERSION and refuse (or convert) the older formats here,
     saying which version and why; the points' own layout is checked by ``read_result``.
     """
-    raw = _str_attr(handle.attrs.get("grid_format_version", 0))
-    try:
-        version = int(raw)
-    except (TypeError, ValueError):
-        version = -1
-    if version < 0:
-        raise FileFormatError(f"{path}: grid_format_version {raw!r} is not a version number; "
-                              "not a grid file this dmft can read")
-    if version > GRID_FORMAT_VERSION:
-        writer = _str_attr(handle.attrs.get("dmft_version", "?"))
-        again = " (or pass --overwrite to discard it)" if resume else ""
-        raise FileFormatError(f"{path}: written by dmft {writer} in grid format {version}; this dmft {__version__} "
-                              f"reads grid format <= {GRID_FORMAT_VERSION}: upgrade dmft{again}")
-    return version
+    again = " (or pass --overwrite to discard it)" if resume else ""
+    return format_version(handle.attrs, str(path), GRID_FORMAT_VERSION, "grid format", "grid_format_version", again)
 
 
 def _check_compatible(handle: h5py.File, path: Path, spec: GridSpec) -> None:

@@ -143,28 +143,27 @@ def save_result(result: Result, path: str | os.PathLike, overwrite: bool = False
         write_result(handle, result)
 
 
-def format_version(attrs: Any, where: str, current: int, what: str = "format") -> int:
-    """The ``format_version`` attribute of a dmft file or group, checked against ``current``.
+def format_version(attrs: Any, where: str, current: int, what: str = "format", attribute: str = "format_version",
+                   advice: str = "") -> int:
+    """The ``attribute`` (``format_version``) of a dmft file or group, checked against ``current``.
 
     A missing attribute is format 0 (a file written before format versions existed); a
-    version newer than ``current`` is refused, in one line, with the advice to upgrade.
-    Older versions are returned: the caller reads them if their layout is the same, and
-    otherwise says why not (see ``older_layout``).
+    version newer than ``current`` is refused, in one line, with the advice to upgrade
+    (and ``advice`` after it). Older versions are returned: the caller reads them if
+    their layout is the same, and otherwise says why not (see ``older_layout``).
     """
-    raw = attrs.get("format_version", 0)
-    raw = raw.decode() if isinstance(raw, bytes) else raw
+    raw = _native(attrs.get(attribute, 0))
     try:
         version = int(raw)
     except (TypeError, ValueError):
         version = -1
     if version < 0:
-        raise FileFormatError(f"{where}: format_version {raw!r} is not a version number; not a dmft file "
+        raise FileFormatError(f"{where}: {attribute} {raw!r} is not a version number; not a dmft file "
                               "this dmft can read")
     if version > current:
-        writer = attrs.get("dmft_version", "?")
-        writer = writer.decode() if isinstance(writer, bytes) else writer
+        writer = _native(attrs.get("dmft_version", "?"))
         raise FileFormatError(f"{where}: written by dmft {writer} in {what} {version}; this dmft {__version__} "
-                              f"reads {what} <= {current}: upgrade dmft")
+                              f"reads {what} <= {current}: upgrade dmft{advice}")
     return version
 
 

@@ -98,34 +98,32 @@ def _curve(ax: Any, time: np.ndarray, values: np.ndarray, error: np.ndarray | No
         ax.plot(time, values, label=label, **style)
 
 
+def _time_series(result: Result | SimulationResult, curves: Mapping[str, str], ylabel: str, title: str) -> Figure:
+    """Observables against time, with their error bars: ``curves`` maps attribute -> label."""
+    figure, ax = _figure()
+    for name, label in curves.items():
+        _curve(ax, result.time, getattr(result, name), result.stderr.get(name), label)
+    ax.set_xlabel("time t")
+    ax.set_ylabel(ylabel)
+    if len(curves) > 1:
+        ax.legend()
+    ax.set_title(f"{title}\n{describe(_parameters(result))}", fontsize=9)
+    return figure
+
+
 def plot_overlap(result: Result | SimulationResult) -> Figure:
     """m(t) = w_t . v / d against time."""
-    figure, ax = _figure()
-    _curve(ax, result.time, result.m, result.stderr.get("m"), "DMFT" if isinstance(result, Result) else "simulation")
-    ax.set_xlabel("time t")
-    ax.set_ylabel("overlap m(t) = w·v/d")
-    ax.set_title(f"overlap with the centre\n{describe(_parameters(result))}", fontsize=9)
-    return figure
+    source = "DMFT" if isinstance(result, Result) else "simulation"
+    return _time_series(result, {"m": source}, "overlap m(t) = w·v/d", "overlap with the centre")
 
 
 def plot_losses(result: Result | SimulationResult) -> Figure:
-    figure, ax = _figure()
-    _curve(ax, result.time, result.train_loss, result.stderr.get("train_loss"), "training loss")
-    ax.set_xlabel("time t")
-    ax.set_ylabel("training loss (1/n) Σ l")
-    ax.set_title(f"training loss\n{describe(_parameters(result))}", fontsize=9)
-    return figure
+    return _time_series(result, {"train_loss": "training loss"}, "training loss (1/n) Σ l", "training loss")
 
 
 def plot_errors(result: Result | SimulationResult) -> Figure:
-    figure, ax = _figure()
-    _curve(ax, result.time, result.train_error, result.stderr.get("train_error"), "training error")
-    _curve(ax, result.time, result.test_error, result.stderr.get("test_error"), "test error")
-    ax.set_xlabel("time t")
-    ax.set_ylabel("classification error")
-    ax.legend()
-    ax.set_title(f"training and test errors\n{describe(_parameters(result))}", fontsize=9)
-    return figure
+    return _time_series(result, {"train_error": "training error", "test_error": "test error"},
+                        "classification error", "training and test errors")
 
 
 def plot_correlation(result: Result) -> Figure:
@@ -178,12 +176,8 @@ def plot_distance(result: Result | SimulationResult) -> Figure:
     """Two-replica distance D(t) = |w^a_t - w^b_t|^2 / d (THEORY.md section 7)."""
     if result.distance is None:
         raise ParameterError("replicas", "this file has no two-replica distance (solve with --replicas 2)")
-    figure, ax = _figure()
-    _curve(ax, result.time, result.distance, result.stderr.get("distance"), "D(t)")
-    ax.set_xlabel("time t")
-    ax.set_ylabel("replica distance D(t) = |wᵃ - wᵇ|²/d")
-    ax.set_title(f"distance between two replicas\n{describe(_parameters(result))}", fontsize=9)
-    return figure
+    return _time_series(result, {"distance": "D(t)"}, "replica distance D(t) = |wᵃ - wᵇ|²/d",
+                        "distance between two replicas")
 
 
 def plot_gaps(result: Result | SimulationResult) -> Figure:
