@@ -1,12 +1,18 @@
 """numba kernels of the effective-sample population (THEORY.md sections 2-4).
 
-Storage is sample-major (one contiguous row of times per sample), so the memory sums
-of one sample stream one row. Samples are grouped in fixed chunks, each chunk owned by
-one thread and accumulated in its own row: the summation order, hence every number,
-does not depend on the number of threads.
+Samples are grouped in fixed chunks, each owned by one thread and accumulated in its own
+row: the summation order, hence every number, does not depend on the number of threads.
+Storage is chunk-major and time-major within a chunk: ``zeta[chunk, j, s]`` holds sample
+``chunk_starts[chunk] + s`` at step j. So step k streams one contiguous block of
+k x chunk_size numbers per array and chunk, and every loop runs over the samples of a
+chunk, which vectorises. (Sample-major rows read only a prefix of each row; at k of a
+few hundred that wasted more than half of the memory bandwidth on row starts and on
+prefetches past the prefix.)
 
 ``params`` packs the floats (dt, sqrt(Delta), Delta, 1/B, margin, sharpness, theta)
-and ``codes`` the integers (loss, readout) so the signatures stay short.
+and ``codes`` the integers (loss, readout) so the signatures stay short. ``scratch``
+holds per-chunk rows over the samples (Gaussian path, memory sums, f_k, lam_k, probe
+weights), named by the ``SCRATCH_*`` rows below.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from numba import prange
 
 from ..losses import loss_terms
 
-# Reassociation lets LLVM vectorise the dot-product reductions (otherwise bound by the
-# latency of dependent adds); no nnan/ninf, so NaN and overflow still propagate and are caught.
+# Reassociation lets LLVM vectorise the reductions (otherwise bound by the latency of
+# dependent adds); no nnan/ninf, so NaN and overflow still propagate and are caught.
 # The order is fixed by the code, so results stay reproducible.
 FAST = {"reassoc", "contract"}
 
@@ -30,6 +36,10 @@ LOSS, READOUT = range(2)
 # Observables accumulated per chunk besides the kernel rows.
 OBS_MU_HAT, OBS_LOSS, OBS_ERROR = range(3)
 N_OBS = 3
+# Rows of the per-chunk scratch: one replica uses the first five, two replicas all nine;
+# the probe weights follow (n_probes rows per replica).
+G, MEMORY, F_K, LAM_K, TANGENT_MEMORY, G_MINUS, MEMORY_B, F_K_B, LAM_K_B = range(9)
+N_SCRATCH = 9
 
 
 def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code, readout_code):
@@ -39,76 +49,109 @@ def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _gaussian(a, k, L_row, zeta):
-    """g_k = sum_{j<=k} L[k,j] zeta_j of sample a."""
-    g = 0.0
-    for j in range(k + 1):
-        g += L_row[j] * zeta[a, j]
-    return g
+def _path_sums(k, width, L_row, R_row, Z, F, g, memory):
+    """g_k = sum_{j<=k} L[k,j] zeta_j and memory = sum_{j<k} R[k,j] f_j of each sample."""
+    for s in range(width):
+        g[s] = L_row[k] * Z[k, s]
+        memory[s] = 0.0
+    for j in range(k):
+        l_kj = L_row[j]
+        r_kj = R_row[j]
+        for s in range(width):
+            g[s] += l_kj * Z[j, s]
+            memory[s] += r_kj * F[j, s]
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _output(a, k, g, memory, m_k, params, codes, c, y, s_k, f):
-    """Sample a at step k from g_k and memory = sum_{j<k} R[k,j] f_j: (h_k, l, f_k, lam_k, gap).
+def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, f_k, lam_k, h_out, acc_obs, ch,
+             obs_weight):
+    """Each sample at step k from g_k and its memory sum; stores f_k, fills f_k and lam_k.
 
     u_k = g_k - dt sqrt(Delta) memory, h_k = c m_k + sqrt(Delta) u_k, f_k = s(k) l'/B,
-    lam_k = s(k) l''/B; stores f_k.
+    lam_k = s(k) l''/B. The observables get ``obs_weight`` times each sample's share.
     """
-    u = g - params[DT] * params[SQRT_DELTA] * memory
-    h = c[a] * m_k + params[SQRT_DELTA] * u
-    value, d1, d2, gap = loss_terms(
-        codes[LOSS], codes[READOUT], params[MARGIN], params[SHARPNESS], params[THETA], y[a], h
-    )
-    scale = s_k[a] * params[INV_B]
-    f[a, k] = scale * d1
-    # Use the stored (possibly float32-rounded) value everywhere, so Gamma_C stays an exact
-    # Gram matrix: float32 products are exact in float64, and C stays positive semi-definite.
-    return h, value, np.float64(f[a, k]), scale * d2, gap
+    for s in range(width):
+        a = start + s
+        u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
+        h = c[a] * m_k + params[SQRT_DELTA] * u
+        value, d1, d2, gap = loss_terms(
+            codes[LOSS], codes[READOUT], params[MARGIN], params[SHARPNESS], params[THETA], y[a], h
+        )
+        scale = s_k[a] * params[INV_B]
+        F[k, s] = scale * d1
+        # Use the stored (possibly float32-rounded) value everywhere, so Gamma_C stays an exact
+        # Gram matrix: float32 products are exact in float64, and C stays positive semi-definite.
+        f_k[s] = F[k, s]
+        lam_k[s] = scale * d2
+        h_out[a] = h
+        acc_obs[ch, OBS_MU_HAT] += obs_weight * c[a] * f_k[s]
+        acc_obs[ch, OBS_LOSS] += obs_weight * value
+        if gap <= 0.0:
+            acc_obs[ch, OBS_ERROR] += obs_weight
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _forward_from_g(a, k, g, R_row, m_k, params, codes, c, y, s_k, f):
-    """Advance sample a to step k given g_k: returns (h_k, l, f_k, lam_k, gap) and stores f_k."""
-    memory = 0.0
-    for j in range(k):
-        memory += R_row[j] * f[a, j]
-    return _output(a, k, g, memory, m_k, params, codes, c, y, s_k, f)
+def _probe_tangents(k, width, R_row, dt_delta, P, T, lam_k, tangent_memory, weights, weight_scale):
+    """Propagate the random-probe tangents to step k (THEORY.md section 3).
 
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f):
-    return _forward_from_g(a, k, _gaussian(a, k, L_row, zeta), R_row, m_k, params, codes, c, y, s_k, f)
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, weight_scale, first_probe=0):
-    """Propagate the random-probe tangents of sample a to step k, accumulate its response row.
-
-    du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the row gets lam_k (du_k - pi_k) pi_j
-    for j < k (own probe removed), scaled by ``weight_scale`` / n_probes. Probes before
-    ``first_probe`` are left to the caller.
+    du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; stores T[p,k] = lam_k du_k and sets
+    weights[p] = ``weight_scale`` lam_k (du_k - pi_k) / n_probes, the coefficient of pi_j in
+    the response row (own probe removed).
     """
-    n_probes = probes.shape[1]
-    for p in range(first_probe, n_probes):
-        tangent_memory = 0.0
+    n_probes = P.shape[0]
+    for p in range(n_probes):
+        for s in range(width):
+            tangent_memory[s] = 0.0
         for i in range(k):
-            tangent_memory += R_row[i] * lam_du[a, p, i]
-        deviation = -dt_delta * tangent_memory  # du_k - pi_k
-        lam_du[a, p, k] = lam_k * (probes[a, p, k] + deviation)
-        weight = weight_scale * lam_k * deviation / n_probes
-        if weight != 0.0:
-            for j in range(k):
-                acc_response[ch, j] += weight * probes[a, p, j]
+            r_ki = R_row[i]
+            for s in range(width):
+                tangent_memory[s] += r_ki * T[p, i, s]
+        for s in range(width):
+            deviation = -dt_delta * tangent_memory[s]  # du_k - pi_k
+            T[p, k, s] = lam_k[s] * (P[p, k, s] + deviation)
+            weights[p, s] = weight_scale * lam_k[s] * deviation / n_probes
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs):
+def _columns(k, width, F, f_k, P, weights, acc_gamma, acc_response, ch):
+    """Row k of Gamma_C and K from the chunk: for j < k, acc_gamma[j] += sum_s f_k f_j and
+    acc_response[j] += sum_p sum_s weights[p] pi_j; the diagonal gets f_k^2 and lam_k elsewhere.
+
+    One pass reads f_j and the probes together.
+    """
+    for j in range(k):
+        gamma = 0.0
+        response = 0.0
+        for s in range(width):
+            gamma += f_k[s] * F[j, s]
+        for p in range(P.shape[0]):
+            for s in range(width):
+                response += weights[p, s] * P[p, j, s]
+        acc_gamma[ch, j] += gamma
+        acc_response[ch, j] += response
+    diagonal = 0.0
+    for s in range(width):
+        diagonal += f_k[s] * f_k[s]
+    acc_gamma[ch, k] += diagonal
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _gamma_columns(k, width, F, f_k, acc_gamma, ch):
+    """acc_gamma[j] += sum_s f_k f_j for j <= k."""
     for j in range(k + 1):
-        acc_gamma[ch, j] += f_k * f[a, j]
-    acc_obs[ch, OBS_MU_HAT] += c[a] * f_k
-    acc_obs[ch, OBS_LOSS] += value
-    if gap <= 0.0:
-        acc_obs[ch, OBS_ERROR] += 1.0
+        gamma = 0.0
+        for s in range(width):
+            gamma += f_k[s] * F[j, s]
+        acc_gamma[ch, j] += gamma
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _add_diagonal_response(k, width, lam_k, acc_response, ch, weight):
+    """K[k,k] gets lam_k directly (no probe needed)."""
+    total = 0.0
+    for s in range(width):
+        total += lam_k[s]
+    acc_response[ch, k] += weight * total
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -123,77 +166,74 @@ def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_probe(
     k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, probes, lam_du, chunk_starts,
-    acc_gamma, acc_response, acc_obs, h_out,
+    acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with random-probe responses (THEORY.md section 3).
 
-    du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; the response row accumulates
-    lam_k (du_k - pi_k) pi_j for j < k (own probe removed) and lam_k on the diagonal.
+    Per chunk: the row sums that give u_k (one pass over zeta and f), the outputs, the probe
+    tangents (one pass over lam du per probe), then the column sums of Gamma_C and K (the
+    chunk's f block, just read, is still in cache).
     """
-    # The march is bound by passes over each sample's row, so they are fused: one pass for
-    # the three sums that do not need f_k (Gaussian path, memory, first probe's tangent), one
-    # for the two accumulations that do. Further probes take the generic route.
-    n_probes = probes.shape[1]
     dt_delta = params[DT] * params[DELTA]
     for ch in prange(chunk_starts.shape[0] - 1):
+        start = chunk_starts[ch]
+        width = chunk_starts[ch + 1] - start
+        rows = scratch[ch]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
-            g = L_row[k] * zeta[a, k]
-            memory = 0.0
-            tangent_memory = 0.0
-            for j in range(k):
-                g += L_row[j] * zeta[a, j]
-                memory += R_row[j] * f[a, j]
-                tangent_memory += R_row[j] * lam_du[a, 0, j]
-            h, value, f_k, lam_k, gap = _output(a, k, g, memory, m_k, params, codes, c, y, s_k, f)
-            h_out[a] = h
-            deviation = -dt_delta * tangent_memory  # du_k - pi_k of the first probe
-            lam_du[a, 0, k] = lam_k * (probes[a, 0, k] + deviation)
-            weight = lam_k * deviation / n_probes
-            for j in range(k):
-                acc_gamma[ch, j] += f_k * f[a, j]
-                acc_response[ch, j] += weight * probes[a, 0, j]
-            acc_gamma[ch, k] += f_k * f_k
-            acc_response[ch, k] += lam_k
-            acc_obs[ch, OBS_MU_HAT] += c[a] * f_k
-            acc_obs[ch, OBS_LOSS] += value
-            if gap <= 0.0:
-                acc_obs[ch, OBS_ERROR] += 1.0
-            if n_probes > 1:
-                _probe_tangents(a, k, lam_k, R_row, dt_delta, probes, lam_du, acc_response, ch, 1.0, 1)
+        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], rows[G], rows[MEMORY])
+        _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], rows[F_K],
+                 rows[LAM_K], h_out, acc_obs, ch, 1.0)
+        weights = rows[N_SCRATCH:]
+        _probe_tangents(k, width, R_row, dt_delta, probes[ch], lam_du[ch], rows[LAM_K], rows[TANGENT_MEMORY],
+                        weights, 1.0)
+        _columns(k, width, f[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch)
+        _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 1.0)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_exact(
     k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, lam_S, chunk_starts,
-    acc_gamma, acc_response, acc_obs, h_out,
+    acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with the exact tangent matrix S[k,j] = du_k/dP_j.
 
-    S[k,j] = delta_kj - dt Delta sum_{j<=i<k} R[k,i] lam_i S[i,j]; stores lam_k S[k,j].
-    O(k^2) per sample per step: the reference for small problems.
+    S[k,j] = delta_kj - dt Delta sum_{j<=i<k} R[k,i] lam_i S[i,j]; stores lam_k S[k,j]
+    in lam_S[chunk, k, j, s]. O(k^2) per sample per step: the reference for small problems.
     """
     dt_delta = params[DT] * params[DELTA]
     for ch in prange(chunk_starts.shape[0] - 1):
+        start = chunk_starts[ch]
+        width = chunk_starts[ch + 1] - start
+        rows = scratch[ch]
+        lam_k = rows[LAM_K]
+        tangent_memory = rows[TANGENT_MEMORY]
+        S_chunk = lam_S[ch]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
-            h, value, f_k, lam_k, gap = _forward_sample(a, k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f)
-            h_out[a] = h
-            _accumulate_common(ch, a, k, f_k, value, gap, c, f, acc_gamma, acc_obs)
-            for j in range(k + 1):
-                tangent_memory = 0.0
-                for i in range(j, k):
-                    tangent_memory += R_row[i] * lam_S[a, i, j]
-                S_kj = (1.0 if j == k else 0.0) - dt_delta * tangent_memory
-                lam_S[a, k, j] = lam_k * S_kj
-                acc_response[ch, j] += lam_k * S_kj
+        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], rows[G], rows[MEMORY])
+        _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], rows[F_K],
+                 lam_k, h_out, acc_obs, ch, 1.0)
+        _gamma_columns(k, width, f[ch], rows[F_K], acc_gamma, ch)
+        for j in range(k + 1):
+            for s in range(width):
+                tangent_memory[s] = 0.0
+            for i in range(j, k):
+                r_ki = R_row[i]
+                for s in range(width):
+                    tangent_memory[s] += r_ki * S_chunk[i, j, s]
+            diagonal = 1.0 if j == k else 0.0
+            response = 0.0
+            for s in range(width):
+                lam_S_kj = lam_k[s] * (diagonal - dt_delta * tangent_memory[s])
+                S_chunk[k, j, s] = lam_S_kj
+                response += lam_S_kj
+            acc_response[ch, j] += response
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_two_replicas(
     k, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
     probes_a, probes_b, lam_du_a, lam_du_b, chunk_starts, acc_gamma, acc_gamma_minus, acc_response, acc_obs,
-    h_a, h_b,
+    h_a, h_b, scratch,
 ):
     """Step k of two replicas per sample (THEORY.md section 7), random-probe responses.
 
@@ -202,36 +242,58 @@ def population_step_two_replicas(
     Gamma_C - Gamma_ab from (f^a - f^b)(f^a - f^b)/2 (positive semi-definite by
     construction), K, mu_hat and the observables from the mean of both replicas.
 
-    g^a and g^b are stored in h_a, h_b by a first pass over the chunk and read back by the
-    second, so that fast-math cannot regroup (g+ +- g-)/sqrt(2) with the sums that follow:
-    it did so differently for the two signs, and GD replicas (g- = 0) came out unequal in
-    the last bit. Read back, both replicas go through the same expressions.
+    g^a and g^b are stored by one loop and read back by the next, so that fast-math cannot
+    regroup (g+ +- g-)/sqrt(2) with the sums that follow: it once did so differently for
+    the two signs, and GD replicas (g- = 0) came out unequal in the last bit.
     """
     dt_delta = params[DT] * params[DELTA]
     root_half = math.sqrt(0.5)
+    n_probes = probes_a.shape[1]
     for ch in prange(chunk_starts.shape[0] - 1):
+        start = chunk_starts[ch]
+        width = chunk_starts[ch + 1] - start
+        rows = scratch[ch]
+        g_a, g_b = rows[G], rows[G_MINUS]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
         for j in range(k + 1):
             acc_gamma_minus[ch, j] = 0.0
-        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
-            g_plus = _gaussian(a, k, L_plus_row, zeta_plus)
-            g_minus = _gaussian(a, k, L_minus_row, zeta_minus)
-            h_a[a] = root_half * (g_plus + g_minus)
-            h_b[a] = root_half * (g_plus - g_minus)
-        for a in range(chunk_starts[ch], chunk_starts[ch + 1]):
-            ha, value_a, fa, lam_a, gap_a = _forward_from_g(a, k, h_a[a], R_row, m_k, params, codes, c, y, s_a, f_a)
-            hb, value_b, fb, lam_b, gap_b = _forward_from_g(a, k, h_b[a], R_row, m_k, params, codes, c, y, s_b, f_b)
-            h_a[a] = ha
-            h_b[a] = hb
-            for j in range(k + 1):
-                acc_gamma[ch, j] += 0.5 * (fa * f_a[a, j] + fb * f_b[a, j])
-                acc_gamma_minus[ch, j] += 0.5 * (fa - fb) * (np.float64(f_a[a, j]) - np.float64(f_b[a, j]))
-            acc_obs[ch, OBS_MU_HAT] += 0.5 * c[a] * (fa + fb)
-            acc_obs[ch, OBS_LOSS] += 0.5 * (value_a + value_b)
-            acc_obs[ch, OBS_ERROR] += 0.5 * ((1.0 if gap_a <= 0.0 else 0.0) + (1.0 if gap_b <= 0.0 else 0.0))
-            acc_response[ch, k] += 0.5 * (lam_a + lam_b)
-            _probe_tangents(a, k, lam_a, R_row, dt_delta, probes_a, lam_du_a, acc_response, ch, 0.5)
-            _probe_tangents(a, k, lam_b, R_row, dt_delta, probes_b, lam_du_b, acc_response, ch, 0.5)
+        _path_sums(k, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], g_a, rows[MEMORY])
+        _path_sums(k, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], g_b, rows[MEMORY_B])
+        for s in range(width):
+            g_plus = g_a[s]
+            g_minus = g_b[s]
+            g_a[s] = root_half * (g_plus + g_minus)
+            g_b[s] = root_half * (g_plus - g_minus)
+        _outputs(k, start, width, g_a, rows[MEMORY], m_k, params, codes, c, y, s_a, f_a[ch], rows[F_K],
+                 rows[LAM_K], h_a, acc_obs, ch, 0.5)
+        _outputs(k, start, width, g_b, rows[MEMORY_B], m_k, params, codes, c, y, s_b, f_b[ch], rows[F_K_B],
+                 rows[LAM_K_B], h_b, acc_obs, ch, 0.5)
+        weights_a = rows[N_SCRATCH:N_SCRATCH + n_probes]
+        weights_b = rows[N_SCRATCH + n_probes:]
+        _probe_tangents(k, width, R_row, dt_delta, probes_a[ch], lam_du_a[ch], rows[LAM_K], rows[TANGENT_MEMORY],
+                        weights_a, 0.5)
+        _probe_tangents(k, width, R_row, dt_delta, probes_b[ch], lam_du_b[ch], rows[LAM_K_B],
+                        rows[TANGENT_MEMORY], weights_b, 0.5)
+        # One pass over j for all column sums: Gamma_C from both replicas, Gamma_C - Gamma_ab
+        # from (f^a - f^b)_k (f^a - f^b)_j / 2 (stored values), K from both replicas' probes.
+        fa_k, fb_k, Fa, Fb = rows[F_K], rows[F_K_B], f_a[ch], f_b[ch]
+        Pa, Pb = probes_a[ch], probes_b[ch]
+        for j in range(k + 1):
+            gamma = 0.0
+            gamma_minus = 0.0
+            for s in range(width):
+                gamma += fa_k[s] * Fa[j, s] + fb_k[s] * Fb[j, s]
+                gamma_minus += (fa_k[s] - fb_k[s]) * (np.float64(Fa[j, s]) - np.float64(Fb[j, s]))
+            acc_gamma[ch, j] += 0.5 * gamma
+            acc_gamma_minus[ch, j] += 0.5 * gamma_minus
+            if j < k:
+                response = 0.0
+                for p in range(n_probes):
+                    for s in range(width):
+                        response += weights_a[p, s] * Pa[p, j, s] + weights_b[p, s] * Pb[p, j, s]
+                acc_response[ch, j] += response
+        _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 0.5)
+        _add_diagonal_response(k, width, rows[LAM_K_B], acc_response, ch, 0.5)
 
 
 # The same kernels compiled without threads: for small populations the cost of waking the

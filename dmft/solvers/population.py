@@ -49,29 +49,42 @@ class Population:
         )
         self.c, self.y = ds.draw_labels(self.rng, n)
         self.selection = np.empty(n)
+        # Chunk-major, time-major storage (see kernels): array[chunk, ..., j, s] holds sample
+        # chunk_starts[chunk] + s at step j; the last chunk is padded to the common width.
+        self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
+        n_chunks = self.chunk_starts.shape[0] - 1
+        self.chunk_width = width = min(chunk_size, n)
         # Paths are stored in `precision` (float32 halves the memory traffic that bounds the
         # march); every sum is accumulated in float64. Probes are Rademacher signs (int8):
         # unbiased like Gaussian probes, with the smallest variance.
         self.dtype = np.float32 if precision == "single" else np.float64
-        self.zeta = np.zeros((n, steps), dtype=self.dtype)
-        self.f = np.zeros((n, steps), dtype=self.dtype)
+        self.zeta = np.zeros((n_chunks, steps, width), dtype=self.dtype)
+        self.f = np.zeros((n_chunks, steps, width), dtype=self.dtype)
         if response == "probe":
-            self.probes = np.zeros((n, probes, steps), dtype=np.int8)
-            self.tangents = np.zeros((n, probes, steps), dtype=self.dtype)  # lam_i du_i per probe
+            self.probes = np.zeros((n_chunks, probes, steps, width), dtype=np.int8)
+            # lam_i du_i per probe
+            self.tangents = np.zeros((n_chunks, probes, steps, width), dtype=self.dtype)
         else:
-            self.probes = np.zeros((n, 1, 1), dtype=np.int8)
-            self.tangents = np.zeros((n, steps, steps))  # lam_i S[i, j], float64: the reference
+            self.probes = np.zeros((n_chunks, 1, 1, width), dtype=np.int8)
+            # lam_i S[i, j], float64: the reference
+            self.tangents = np.zeros((n_chunks, steps, steps, width))
         self.h = np.zeros(n)
-        self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
-        n_chunks = self.chunk_starts.shape[0] - 1
         self.chunk_sizes = np.diff(self.chunk_starts).astype(float)
         self.acc_gamma = np.zeros((n_chunks, steps))
         self.acc_response = np.zeros((n_chunks, steps))
         self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
+        self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH + self.replicas * self.probes.shape[1], width))
+
+    def by_chunk(self, values: np.ndarray) -> np.ndarray:
+        """Per-sample values of shape (n, ...) in storage order (n_chunks, ..., chunk width)."""
+        n_chunks, width = self.chunk_sizes.shape[0], self.chunk_width
+        padded = np.zeros((n_chunks * width,) + values.shape[1:], dtype=values.dtype)
+        padded[: self.samples] = values
+        return np.moveaxis(padded.reshape((n_chunks, width) + values.shape[1:]), 1, -1)
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
-        """Bytes of the sample-path arrays for a run of ``steps`` steps."""
+        """Bytes of the sample-path arrays for a run of ``steps`` steps (chunk padding aside)."""
         width = 4 if precision == "single" else 8
         n = steps + 1
         tangents = probes * n * (width + 1) if response == "probe" else 8 * n * n
@@ -80,9 +93,9 @@ class Population:
     def draw(self, k: int) -> None:
         """Draw the innovations of step k: zeta_k, the probes pi_k, the selection s(k)."""
         n = self.samples
-        self.zeta[:, k] = self.rng.standard_normal(n)
+        self.zeta[:, k, :] = self.by_chunk(self.rng.standard_normal(n))
         if self.response == "probe":
-            self.probes[:, :, k] = _rademacher(self.rng, (n, self.probes.shape[1]))
+            self.probes[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes.shape[1])))
         algorithm = self.problem.algorithm
         if k == 0:
             self.selection = algorithm.initial_selection(self.rng, n)
@@ -99,7 +112,7 @@ class Population:
         (L_row,) = L_rows
         args = (k, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
                 self.zeta, self.f)
-        accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h)
+        accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.scratch)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         if self.response == "probe":
             step = kernels.population_step_probe if parallel else kernels.population_step_probe_serial
@@ -140,9 +153,9 @@ class TwoReplicaPopulation(Population):
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
                  response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
         super().__init__(problem, samples, seed, "probe", probes, chunk_size, precision)
-        n, steps = samples, problem.steps + 1
-        self.zeta_minus = np.zeros((n, steps), dtype=self.dtype)
-        self.f_b = np.zeros((n, steps), dtype=self.dtype)
+        n = samples
+        self.zeta_minus = np.zeros_like(self.zeta)
+        self.f_b = np.zeros_like(self.f)
         self.probes_b = np.zeros_like(self.probes)
         self.tangents_b = np.zeros_like(self.tangents)
         self.selection_b = np.empty(n)
@@ -156,8 +169,8 @@ class TwoReplicaPopulation(Population):
     def draw(self, k: int) -> None:
         super().draw(k)  # zeta+ (in self.zeta), replica a's probes and selection
         n = self.samples
-        self.zeta_minus[:, k] = self.rng.standard_normal(n)
-        self.probes_b[:, :, k] = _rademacher(self.rng, (n, self.probes_b.shape[1]))
+        self.zeta_minus[:, k, :] = self.by_chunk(self.rng.standard_normal(n))
+        self.probes_b[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes_b.shape[1])))
         algorithm = self.problem.algorithm
         if k == 0:
             self.selection_b = algorithm.initial_selection(self.rng, n)
@@ -174,7 +187,7 @@ class TwoReplicaPopulation(Population):
             k, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
             self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b,
             self.probes, self.probes_b, self.tangents, self.tangents_b, self.chunk_starts,
-            self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b,
+            self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b, self.scratch,
         )
         gamma_minus = self.acc_gamma_minus[:, : k + 1].sum(axis=0) / self.samples
         return self._kernel_row(k, gamma_minus, with_errors)
