@@ -321,9 +321,12 @@ population_step_exact_serial = _serial(population_step_exact)
 population_step_two_replicas_serial = _serial(population_step_two_replicas)
 # Below this many sample-steps of work (samples x (k + 1)) a step runs on one thread.
 PARALLEL_THRESHOLD = 200_000
+# Rows per work item of the weight side, columns per block of the Cholesky row: enough
+# work per item to amortise starting it, enough items for both cores.
+R_BLOCK = 256
 
 
-@numba.njit(cache=True, fastmath=FAST)
+@numba.njit(parallel=True, cache=True, fastmath=FAST)
 def cholesky_row(C, L, k, relative_threshold):
     """Row k of the semidefinite Cholesky factor L of C (L L^T = C), from the rows before.
 
@@ -331,15 +334,26 @@ def cholesky_row(C, L, k, relative_threshold):
     zero: that direction is already spanned by earlier rows (THEORY.md section 4). No
     jitter is added. Returns the squared pivot before thresholding, so the caller can
     detect a loss of positive semi-definiteness beyond round-off.
+
+    Blocked forward substitution: for each block of R_BLOCK columns j, the sums over the
+    columns before the block are independent (parallel over j); the rest is sequential.
+    Each sum runs in a fixed order, so the numbers do not depend on the threads.
     """
-    for j in range(k):
-        if L[j, j] == 0.0:
-            L[k, j] = 0.0
-            continue
-        s = C[k, j]
-        for i in range(j):
-            s -= L[k, i] * L[j, i]
-        L[k, j] = s / L[j, j]
+    for first in range(0, k, R_BLOCK):
+        last = min(first + R_BLOCK, k)
+        for j in prange(first, last):
+            s = C[k, j]
+            for i in range(first):
+                s -= L[k, i] * L[j, i]
+            L[k, j] = s
+        for j in range(first, last):
+            if L[j, j] == 0.0:
+                L[k, j] = 0.0
+                continue
+            s = L[k, j]
+            for i in range(first, j):
+                s -= L[k, i] * L[j, i]
+            L[k, j] = s / L[j, j]
     d = C[k, k]
     for i in range(k):
         d -= L[k, i] * L[k, i]
@@ -350,14 +364,40 @@ def cholesky_row(C, L, k, relative_threshold):
     return d
 
 
+@numba.njit(cache=True, inline="always")
+def _balanced(t, n):
+    """The t-th of n triangular work items in the order 0, n-1, 1, n-2, ...
+
+    prange hands each thread a contiguous range of t; pairing heavy items with light ones
+    gives each range the same work. The result of each item does not depend on who runs it.
+    """
+    return t // 2 if t % 2 == 0 else n - 1 - t // 2
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _lower_triangle_times(M, r, first, last, dots, partial):
+    """Rows first..last-1 of the lower triangle of symmetric M against r.
+
+    dots[j] = sum_{i<=j} M[j,i] r_i (complete), partial[i] += M[j,i] r_j for i < j (the
+    upper triangle's share, to be added up over blocks of rows).
+    """
+    for j in range(first, last):
+        r_j = r[j]
+        s = 0.0
+        for i in range(j):
+            s += M[j, i] * r[i]
+            partial[i] += M[j, i] * r_j
+        dots[j] = s + M[j, j] * r_j
+
+
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma, C, Gamma_minus, C_minus):
     """Step k+1 of the weight side from kernel rows 0..k (THEORY.md section 2).
 
-    A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows),
-    reading only the triangles that can be nonzero: R is strictly lower triangular and
-    Gamma symmetric, so each step streams 1.5 k^2 numbers instead of 3 k^2.
-    ``langevin`` = 2 T dt.
+    A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows).
+    Every loop is parallel over output elements, each summed in a fixed order, so the
+    numbers do not depend on the number of threads. Only lower triangles are read: R is
+    strictly lower triangular and Gamma symmetric. ``langevin`` = 2 T dt.
     """
     two_replicas = C_minus.shape[0] > 0
     a_sum = 0.0
@@ -367,38 +407,54 @@ def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_ha
         m_sum += K[k, j] * m[j]
     A[k + 1] = decay * A[k] - dt * a_sum
     m[k + 1] = decay * m[k] - dt * mu_hat[k] - dt * m_sum
-    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i], row by row of R.
-    for i in range(k + 1):
-        R[k + 1, i] = decay * R[k, i]
-    for j in range(1, k + 1):
-        weight = -dt * K[k, j]
-        if weight != 0.0:
-            for i in range(j):
-                R[k + 1, i] += weight * R[j, i]
+    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]. Each block of rows j adds
+    # its share into its own partial row (rows of R stream whole); partials are added in
+    # block order, so the sum is fixed whatever the threads.
+    n_blocks = (k + R_BLOCK) // R_BLOCK
+    r_partials = np.zeros((n_blocks, k + 1))
+    for t in prange(n_blocks):
+        block = _balanced(t, n_blocks)
+        partial = r_partials[block]
+        for j in range(max(block * R_BLOCK, 1), min((block + 1) * R_BLOCK, k + 1)):
+            weight = -dt * K[k, j]
+            if weight != 0.0:
+                for i in range(j):
+                    partial[i] += weight * R[j, i]
+    for i in prange(k + 1):
+        value = decay * R[k, i]
+        for block in range(i // R_BLOCK, n_blocks):
+            value += r_partials[block, i]
+        R[k + 1, i] = value
     R[k + 1, k] = 1.0
-    # noise = (dt^2 Gamma + 2 T dt) r with r = R[k+1, :k+1], from the lower triangle of Gamma.
+    # noise = (dt^2 Gamma + 2 T dt) r with r = R[k+1, :k+1], reading only the lower triangle
+    # of Gamma: row j gives its dot product with r and scatters Gamma[j, i] r_j to i < j.
+    # Each block of rows scatters into its own partial vector; partials are added in block
+    # order, so the sum is fixed whatever the threads.
+    r = R[k + 1]
+    n_matrices = 2 if two_replicas else 1
+    dots = np.empty((n_matrices, k + 1))
+    partials = np.zeros((n_matrices, n_blocks, k + 1))
+    for t in prange(n_matrices * n_blocks):
+        which = t // n_blocks
+        block = _balanced(t % n_blocks, n_blocks)
+        _lower_triangle_times(Gamma if which == 0 else Gamma_minus, r, block * R_BLOCK,
+                              min((block + 1) * R_BLOCK, k + 1), dots[which], partials[which, block])
     dt2 = dt * dt
     noise = np.empty(k + 1)
     noise_minus = np.empty(k + 1 if two_replicas else 0)
-    for i in range(k + 1):
-        noise[i] = (langevin + dt2 * Gamma[i, i]) * R[k + 1, i]
-        if two_replicas:
-            noise_minus[i] = (langevin + dt2 * Gamma_minus[i, i]) * R[k + 1, i]
-    for i in range(1, k + 1):
-        r_i = R[k + 1, i]
-        s = 0.0
-        for j in range(i):
-            s += Gamma[i, j] * R[k + 1, j]
-            noise[j] += dt2 * Gamma[i, j] * r_i
-        noise[i] += dt2 * s
-        if two_replicas:
-            s = 0.0
-            for j in range(i):
-                s += Gamma_minus[i, j] * R[k + 1, j]
-                noise_minus[j] += dt2 * Gamma_minus[i, j] * r_i
-            noise_minus[i] += dt2 * s
+    for i in prange(k + 1):
+        for which in range(n_matrices):
+            s = dots[which, i]
+            for block in range(i // R_BLOCK, n_blocks):
+                s += partials[which, block, i]
+            value = langevin * r[i] + dt2 * s
+            if which == 0:
+                noise[i] = value
+            else:
+                noise_minus[i] = value
     # C[k+1, j'] = s0^2 A_{k+1} A_j' + m_{k+1} m_j' + sum_{i<j'} R[j', i] noise_i: rows are independent.
-    for jp in prange(k + 2):
+    for t in prange(k + 2):
+        jp = _balanced(t, k + 2)
         s = 0.0
         s_minus = 0.0
         for i in range(jp if jp <= k else k + 1):

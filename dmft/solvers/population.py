@@ -75,10 +75,14 @@ class Population:
         self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
         self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH + self.replicas * self.probes.shape[1], width))
 
-    def by_chunk(self, values: np.ndarray) -> np.ndarray:
-        """Per-sample values of shape (n, ...) in storage order (n_chunks, ..., chunk width)."""
+    def by_chunk(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """Per-sample values of shape (n, ...) in storage order (n_chunks, ..., chunk width).
+
+        Cast to ``dtype`` here, on a contiguous copy: numpy's casting assignment into the
+        strided slice of step k was 100 times slower (0.6 ms per step at N_s = 10^4).
+        """
         n_chunks, width = self.chunk_sizes.shape[0], self.chunk_width
-        padded = np.zeros((n_chunks * width,) + values.shape[1:], dtype=values.dtype)
+        padded = np.zeros((n_chunks * width,) + values.shape[1:], dtype=dtype)
         padded[: self.samples] = values
         return np.moveaxis(padded.reshape((n_chunks, width) + values.shape[1:]), 1, -1)
 
@@ -93,9 +97,9 @@ class Population:
     def draw(self, k: int) -> None:
         """Draw the innovations of step k: zeta_k, the probes pi_k, the selection s(k)."""
         n = self.samples
-        self.zeta[:, k, :] = self.by_chunk(self.rng.standard_normal(n))
+        self.zeta[:, k, :] = self.by_chunk(self.rng.standard_normal(n), self.dtype)
         if self.response == "probe":
-            self.probes[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes.shape[1])))
+            self.probes[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes.shape[1])), np.int8)
         algorithm = self.problem.algorithm
         if k == 0:
             self.selection = algorithm.initial_selection(self.rng, n)
@@ -169,8 +173,8 @@ class TwoReplicaPopulation(Population):
     def draw(self, k: int) -> None:
         super().draw(k)  # zeta+ (in self.zeta), replica a's probes and selection
         n = self.samples
-        self.zeta_minus[:, k, :] = self.by_chunk(self.rng.standard_normal(n))
-        self.probes_b[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes_b.shape[1])))
+        self.zeta_minus[:, k, :] = self.by_chunk(self.rng.standard_normal(n), self.dtype)
+        self.probes_b[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes_b.shape[1])), np.int8)
         algorithm = self.problem.algorithm
         if k == 0:
             self.selection_b = algorithm.initial_selection(self.rng, n)
