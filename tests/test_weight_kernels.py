@@ -1,0 +1,114 @@
+"""The weight-side and Cholesky kernels against plain numpy, and their thread independence.
+
+They split their sums into blocks of R_BLOCK rows or columns handed to threads; the sizes
+here span several blocks, so the blocking and the order partials are added in are tested.
+"""
+
+import numba
+import numpy as np
+import pytest
+
+from dmft.solvers import kernels
+
+K_STEP = 2 * kernels.R_BLOCK + 37  # three blocks, the last one partial
+SIZE = K_STEP + 2
+
+
+def weight_inputs(two_replicas: bool, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    n = SIZE
+
+    def gram(scale):
+        x = rng.standard_normal((n, 40))
+        return scale * x @ x.T / 40
+
+    inputs = dict(
+        K=np.tril(rng.standard_normal((n, n))) * 0.01,
+        R=np.tril(rng.standard_normal((n, n)), -1) * 0.05,
+        A=rng.standard_normal(n),
+        m=rng.standard_normal(n),
+        mu_hat=rng.standard_normal(n),
+        Gamma=gram(1.0),
+        C=np.zeros((n, n)),
+        Gamma_minus=gram(0.3) if two_replicas else np.zeros((0, 0)),
+        C_minus=np.zeros((n, n)) if two_replicas else np.zeros((0, 0)),
+    )
+    # Some zero response weights, as under a frozen selection (the kernel skips them).
+    inputs["K"][K_STEP, ::7] = 0.0
+    return inputs
+
+
+def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
+            init_variance: float = 0.7) -> dict:
+    out = {name: value.copy() for name, value in inputs.items()}
+    kernels.advance_weight_rows(k, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"],
+                                out["mu_hat"], out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"])
+    return out
+
+
+@pytest.mark.parametrize("two_replicas", [False, True])
+def test_weight_rows_match_the_equations_in_numpy(two_replicas):
+    k, decay, dt, langevin, init_variance = K_STEP, 0.99, 0.1, 0.02, 0.7
+    inputs = weight_inputs(two_replicas)
+    out = advance(inputs, k, decay, dt, langevin, init_variance)
+    K, R, A, m = inputs["K"], inputs["R"], inputs["A"], inputs["m"]
+    A_next = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1]
+    m_next = decay * m[k] - dt * inputs["mu_hat"][k] - dt * K[k, : k + 1] @ m[: k + 1]
+    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]; R[k+1, k] = 1.
+    R_next = decay * R[k, : k + 1] - dt * K[k, 1 : k + 1] @ R[1 : k + 1, : k + 1]
+    R_next[k] = 1.0
+    np.testing.assert_allclose(out["A"][k + 1], A_next, rtol=1e-12)
+    np.testing.assert_allclose(out["m"][k + 1], m_next, rtol=1e-12)
+    np.testing.assert_allclose(out["R"][k + 1, : k + 1], R_next, rtol=1e-10, atol=1e-14)
+    R_rows = out["R"][: k + 2, : k + 1]
+    for gamma, covariance, plain in ((inputs["Gamma"], out["C"], True), (inputs["Gamma_minus"], out["C_minus"], False)):
+        if gamma.shape[0] == 0:
+            continue
+        noise = (dt**2 * gamma[: k + 1, : k + 1] + langevin * np.eye(k + 1)) @ R_next
+        expected = R_rows @ noise
+        if plain:
+            expected += init_variance * A_next * out["A"][: k + 2] + m_next * out["m"][: k + 2]
+        np.testing.assert_allclose(covariance[k + 1, : k + 2], expected, rtol=1e-10, atol=1e-14)
+        np.testing.assert_array_equal(covariance[: k + 2, k + 1], covariance[k + 1, : k + 2])
+
+
+def psd_with_null_directions(n: int, rank: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, rank))
+    return x @ x.T / rank
+
+
+def factor(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    L = np.zeros_like(C)
+    pivots = np.array([kernels.cholesky_row(C, L, k, 1e-8) for k in range(C.shape[0])])
+    return L, pivots
+
+
+def test_cholesky_rows_match_numpy_on_a_full_rank_matrix():
+    C = psd_with_null_directions(SIZE, 2 * SIZE) + 0.1 * np.eye(SIZE)
+    L, _ = factor(C)
+    np.testing.assert_allclose(L, np.linalg.cholesky(C), rtol=1e-9, atol=1e-12)
+
+
+def test_cholesky_rows_reproduce_a_rank_deficient_matrix():
+    # Rank 300 of 551: the rows beyond the rank get zero pivots and L L^T is still C.
+    C = psd_with_null_directions(SIZE, 300)
+    L, _ = factor(C)
+    assert np.count_nonzero(np.diagonal(L)) == 300
+    np.testing.assert_allclose(L @ L.T, C, atol=1e-9 * np.abs(C).max())
+
+
+def test_weight_side_and_cholesky_give_the_same_bits_on_one_and_two_threads():
+    threads = numba.get_num_threads()
+    C = psd_with_null_directions(SIZE, 300)
+    try:
+        results = []
+        for count in (1, max(threads, 2)):
+            numba.set_num_threads(count)
+            results.append((advance(weight_inputs(True)), factor(C)[0]))
+    finally:
+        numba.set_num_threads(threads)
+    (weights_1, L_1), (weights_2, L_2) = results
+    for name in ("A", "m", "R", "C", "C_minus"):
+        np.testing.assert_array_equal(weights_1[name], weights_2[name], err_msg=name)
+    np.testing.assert_array_equal(L_1, L_2)
