@@ -34,8 +34,9 @@ class SolverOptions:
                      cross correlation C_ab and the replica distance; probe responses only.
     gap_steps:       steps k at which the gap distribution y phi(h_k) of the population is
                      kept (the final step always is).
-    precision:       "single" stores the sample paths in float32 (half the memory traffic
-                     that bounds the march; all sums in float64), "double" in float64.
+    precision:       "single" stores the sample paths in float32 and the Gaussian
+                     innovations as int16 multiples of 2^-12 (less memory traffic, which
+                     bounds the march; all sums in float64), "double" all in float64.
     keep_runs:       keep each subpopulation's C, R, m, A (in ``diagnostics`` and the file),
                      so that derived quantities such as T_eff get jackknife error bars.
                      Costs 2 n_sub (N+1)^2 doubles; turn off for very long runs.

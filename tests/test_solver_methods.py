@@ -10,6 +10,7 @@ import pytest
 
 import dmft
 from dmft.solvers import kernels
+from dmft.solvers.population import ZETA_STEP, make_population
 from stats import max_z, z_threshold
 
 SUBPOPULATIONS = 8
@@ -172,7 +173,8 @@ def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
 
 
 def test_single_precision_paths_reproduce_double_within_monte_carlo_error():
-    # Same draws, paths stored in float32 vs float64 (sums in float64 in both): rounding only.
+    # Same draws, paths stored in float32 (innovations on the int16 lattice) vs float64,
+    # sums in float64 in both: rounding only.
     problem = sgd_problem(steps=40)
     single = dmft.solve(problem, options(precision="single"))
     double = dmft.solve(problem, options(precision="double"))
@@ -180,3 +182,18 @@ def test_single_precision_paths_reproduce_double_within_monte_carlo_error():
         difference = np.abs(getattr(single, name) - getattr(double, name))
         # far below the Monte Carlo error (a tenth of it), not just within it
         assert np.all(difference <= 0.1 * getattr(double, "stderr")[name] + 1e-9), name
+
+
+def test_single_precision_innovations_are_the_double_ones_rounded_to_their_lattice():
+    # Same seed: the single-precision population stores each innovation as the nearest
+    # multiple of ZETA_STEP (int16), the double one as drawn.
+    problem = sgd_problem(steps=5)
+    single, double = (make_population(problem, 3000, np.random.SeedSequence(2), precision=precision)
+                      for precision in ("single", "double"))
+    for k in range(problem.steps + 1):
+        single.draw(k)
+        double.draw(k)
+    assert single.zeta.dtype == np.int16
+    rounded = single.zeta * single.zeta_step
+    assert np.all(np.abs(rounded - double.zeta) <= ZETA_STEP / 2)
+    assert np.any(rounded != double.zeta) and np.abs(double.zeta).max() < 8
