@@ -36,8 +36,8 @@ LOSS, READOUT = range(2)
 # Observables accumulated per chunk besides the kernel rows.
 OBS_MU_HAT, OBS_LOSS, OBS_ERROR = range(3)
 N_OBS = 3
-# Rows of the per-chunk scratch: one replica uses the first five, two replicas all nine;
-# the probe weights follow (n_probes rows per replica).
+# Rows of the per-chunk scratch (TANGENT_MEMORY: exact responses only; G_MINUS and the
+# rows after it: two replicas only); the probe weights follow, n_probes rows per replica.
 G, MEMORY, F_K, LAM_K, TANGENT_MEMORY, G_MINUS, MEMORY_B, F_K_B, LAM_K_B = range(9)
 N_SCRATCH = 9
 
@@ -91,25 +91,34 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, f_k, 
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _probe_tangents(k, width, R_row, dt_delta, P, T, lam_k, tangent_memory, weights, weight_scale):
-    """Propagate the random-probe tangents to step k (THEORY.md section 3).
+def _tangent_memories(k, width, R_row, T, memories):
+    """memories[p] = sum_{i<k} R[k,i] lam_i du_i of each probe p (THEORY.md section 3).
 
-    du_k = pi_k - dt Delta sum_{i<k} R[k,i] lam_i du_i; stores T[p,k] = lam_k du_k and sets
-    weights[p] = ``weight_scale`` lam_k (du_k - pi_k) / n_probes, the coefficient of pi_j in
-    the response row (own probe removed).
+    Needs nothing of step k, so it runs before the path sums: the chunk's f block is then
+    the last one read before the column sums re-read it, the likeliest still in cache.
+    """
+    for p in range(T.shape[0]):
+        for s in range(width):
+            memories[p, s] = 0.0
+        for i in range(k):
+            r_ki = R_row[i]
+            for s in range(width):
+                memories[p, s] += r_ki * T[p, i, s]
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _finish_tangents(k, width, dt_delta, P, T, lam_k, rows, weight_scale):
+    """du_k = pi_k - dt Delta memory; stores T[p,k] = lam_k du_k.
+
+    ``rows[p]`` holds probe p's tangent memory on entry and, on exit, the coefficient of
+    pi_j in the response row: ``weight_scale`` lam_k (du_k - pi_k) / n_probes (own probe removed).
     """
     n_probes = P.shape[0]
     for p in range(n_probes):
         for s in range(width):
-            tangent_memory[s] = 0.0
-        for i in range(k):
-            r_ki = R_row[i]
-            for s in range(width):
-                tangent_memory[s] += r_ki * T[p, i, s]
-        for s in range(width):
-            deviation = -dt_delta * tangent_memory[s]  # du_k - pi_k
+            deviation = -dt_delta * rows[p, s]  # du_k - pi_k
             T[p, k, s] = lam_k[s] * (P[p, k, s] + deviation)
-            weights[p, s] = weight_scale * lam_k[s] * deviation / n_probes
+            rows[p, s] = weight_scale * lam_k[s] * deviation / n_probes
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -170,22 +179,22 @@ def population_step_probe(
 ):
     """Step k of every sample with random-probe responses (THEORY.md section 3).
 
-    Per chunk: the row sums that give u_k (one pass over zeta and f), the outputs, the probe
-    tangents (one pass over lam du per probe), then the column sums of Gamma_C and K (the
-    chunk's f block, just read, is still in cache).
+    Per chunk: the probe tangents' memory sums (one pass over lam du per probe), the row
+    sums that give u_k (one pass over zeta and f), the outputs, then the column sums of
+    Gamma_C and K (which re-read the chunk's f block: it is the last one read before them).
     """
     dt_delta = params[DT] * params[DELTA]
     for ch in prange(chunk_starts.shape[0] - 1):
         start = chunk_starts[ch]
         width = chunk_starts[ch + 1] - start
         rows = scratch[ch]
+        weights = rows[N_SCRATCH:]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
+        _tangent_memories(k, width, R_row, lam_du[ch], weights)
         _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], rows[G], rows[MEMORY])
         _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], rows[F_K],
                  rows[LAM_K], h_out, acc_obs, ch, 1.0)
-        weights = rows[N_SCRATCH:]
-        _probe_tangents(k, width, R_row, dt_delta, probes[ch], lam_du[ch], rows[LAM_K], rows[TANGENT_MEMORY],
-                        weights, 1.0)
+        _finish_tangents(k, width, dt_delta, probes[ch], lam_du[ch], rows[LAM_K], weights, 1.0)
         _columns(k, width, f[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch)
         _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 1.0)
 
@@ -257,6 +266,10 @@ def population_step_two_replicas(
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
         for j in range(k + 1):
             acc_gamma_minus[ch, j] = 0.0
+        weights_a = rows[N_SCRATCH:N_SCRATCH + n_probes]
+        weights_b = rows[N_SCRATCH + n_probes:]
+        _tangent_memories(k, width, R_row, lam_du_a[ch], weights_a)
+        _tangent_memories(k, width, R_row, lam_du_b[ch], weights_b)
         _path_sums(k, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], g_a, rows[MEMORY])
         _path_sums(k, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], g_b, rows[MEMORY_B])
         for s in range(width):
@@ -268,12 +281,8 @@ def population_step_two_replicas(
                  rows[LAM_K], h_a, acc_obs, ch, 0.5)
         _outputs(k, start, width, g_b, rows[MEMORY_B], m_k, params, codes, c, y, s_b, f_b[ch], rows[F_K_B],
                  rows[LAM_K_B], h_b, acc_obs, ch, 0.5)
-        weights_a = rows[N_SCRATCH:N_SCRATCH + n_probes]
-        weights_b = rows[N_SCRATCH + n_probes:]
-        _probe_tangents(k, width, R_row, dt_delta, probes_a[ch], lam_du_a[ch], rows[LAM_K], rows[TANGENT_MEMORY],
-                        weights_a, 0.5)
-        _probe_tangents(k, width, R_row, dt_delta, probes_b[ch], lam_du_b[ch], rows[LAM_K_B],
-                        rows[TANGENT_MEMORY], weights_b, 0.5)
+        _finish_tangents(k, width, dt_delta, probes_a[ch], lam_du_a[ch], rows[LAM_K], weights_a, 0.5)
+        _finish_tangents(k, width, dt_delta, probes_b[ch], lam_du_b[ch], rows[LAM_K_B], weights_b, 0.5)
         # One pass over j for all column sums: Gamma_C from both replicas, Gamma_C - Gamma_ab
         # from (f^a - f^b)_k (f^a - f^b)_j / 2 (stored values), K from both replicas' probes.
         fa_k, fb_k, Fa, Fb = rows[F_K], rows[F_K_B], f_a[ch], f_b[ch]
