@@ -9,8 +9,11 @@ import dmft
 
 # Valid parameters, with the step kept small against the loss curvature. The property: finite
 # results, or a DivergenceError naming the step, never a silent NaN. Divergence is allowed
-# only where the loss is genuinely unstable: the square loss on the gmm3 readout h^2 - theta
-# is quartic in h, so its curvature is unbounded and a sample with a large |h| can blow up.
+# only where the loss is genuinely unstable: the losses quadratic in z (square, and square
+# hinge below its margin) on the gmm3 readout h^2 - theta are quartic in h, so their
+# curvature is unbounded and a sample with a large |h| can blow up (hypothesis found one
+# for the square hinge: GD, dt = 0.016, 40 samples, diverging at step 4 for 3 seeds of 6).
+QUARTIC_ON_GMM3 = ("square", "square-hinge")
 valid_problems = st.fixed_dictionaries({
     "dataset": st.sampled_from(["gmm2", "gmm3", "random-labels"]),
     "alpha": st.floats(0.2, 4.0),
@@ -50,7 +53,7 @@ def test_every_valid_combination_solves_without_nan(problem, options, replicas):
         result = dmft.solve(dmft.Problem.from_flat(**problem),
                             dmft.SolverOptions(**options, replicas=replicas, max_iterations=5))
     except dmft.DivergenceError as error:
-        assert problem["dataset"] == "gmm3" and problem["loss"] == "square", error
+        assert problem["dataset"] == "gmm3" and problem["loss"] in QUARTIC_ON_GMM3, error
         assert 0 < error.step <= problem["steps"]
         return
     for name in ("m", "C", "R", "A", "train_loss", "train_error", "test_error", "Gamma_C", "K", "mu_hat"):
