@@ -6,6 +6,11 @@ its own; numba compilation is excluded by a warm-up solve (the cache is warm aft
 
     python benchmarks/bench_solver.py                 # N in {250, 500, 1000}: march, one iteration
     python benchmarks/bench_solver.py --targets       # W1, W2 and the fitted exponents (minutes)
+    python benchmarks/bench_solver.py --breakdown 2000  # where one march's time goes
+    python benchmarks/bench_solver.py --bandwidth     # memory read bandwidth: the floor's unit
+
+Wall times are the best of ``--repeats`` solves in one process (a shared 2-core machine
+varies by 10-20% from run to run).
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ import sys
 import numpy as np
 
 CASE = r"""
-import json, resource, sys, time
+import cProfile, json, pstats, resource, sys, time
 import dmft
-steps, method, samples = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+steps, method, samples, repeats, breakdown = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
+                                              sys.argv[5] == "1")
 problem = dmft.Problem.from_flat(dataset="gmm2", alpha=2, delta=0.5, ridge=0.1, loss="logistic",
                                  algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0,
                                  dt=0.1, steps=steps)
@@ -30,16 +36,35 @@ options = dmft.SolverOptions(samples=samples, subpopulations=1, method=method, m
 # Compile or load both the serial and the threaded kernels (the threaded ones run from
 # samples x (k + 1) >= PARALLEL_THRESHOLD on), outside the timed solve.
 dmft.solve(problem.replace(steps=30), dmft.SolverOptions(**{**options.flat(), "samples": 20000}))
-start = time.perf_counter()
-dmft.solve(problem, options)
-wall = time.perf_counter() - start
-print(json.dumps({"wall": wall, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+walls = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    dmft.solve(problem, options)
+    walls.append(time.perf_counter() - start)
+parts = {}
+if breakdown:
+    profile = cProfile.Profile()
+    profile.runcall(dmft.solve, problem, options)
+    for (path, _, name), row in pstats.Stats(profile).stats.items():
+        if "dmft" in path and name in KERNELS:
+            parts[name] = parts.get(name, 0.0) + row[3]  # time inside, callees included
+    parts["total"] = sum(row[2] for row in pstats.Stats(profile).stats.values())
+print(json.dumps({"wall": min(walls), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "parts": parts}))
 """
+# The functions a march's time is split into by --breakdown.
+KERNELS = {
+    "population_step_probe": "population kernel (paths, tangents, column sums)",
+    "advance_weight_rows": "weight side (A, m, R row, C row)",
+    "cholesky_row": "Cholesky row of C",
+    "draw": "drawing innovations, probes, selections",
+}
 
 
-def run_case(steps: int, method: str, samples: int) -> dict:
-    output = subprocess.run([sys.executable, "-c", CASE, str(steps), method, str(samples)],
-                            check=True, capture_output=True, text=True).stdout
+def run_case(steps: int, method: str, samples: int, repeats: int = 1, breakdown: bool = False) -> dict:
+    code = CASE.replace("KERNELS", repr(set(KERNELS)))
+    output = subprocess.run([sys.executable, "-c", code, str(steps), method, str(samples), str(repeats),
+                             "1" if breakdown else "0"], check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -48,21 +73,22 @@ def header(samples: int) -> None:
 
     print(f"# {platform.machine()}, {os.cpu_count()} cores, numba {numba.__version__} with "
           f"{numba.config.NUMBA_NUM_THREADS} threads, python {platform.python_version()}")
-    print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, float32 paths")
+    print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, float32 paths, int16 innovations")
 
 
-def table(steps_list: list[int], samples: int) -> None:
+def table(steps_list: list[int], samples: int, repeats: int) -> None:
     print(f"{'N':>6} {'march [s]':>10} {'iteration [s]':>14} {'iter/march':>11} {'peak march [MB]':>16}")
     for steps in steps_list:
-        march = run_case(steps, "march", samples)
-        iteration = run_case(steps, "iterate", samples)
+        march = run_case(steps, "march", samples, repeats)
+        iteration = run_case(steps, "iterate", samples, repeats)
         print(f"{steps:>6} {march['wall']:>10.2f} {iteration['wall']:>14.2f} "
               f"{iteration['wall'] / march['wall']:>11.2f} {march['peak_mb']:>16.0f}")
 
 
-def targets(samples: int) -> None:
+def targets(samples: int, repeats: int) -> None:
     steps_list = [500, 1000, 2000, 4000]
-    rows = {steps: run_case(steps, "march", samples) for steps in steps_list}
+    # The long cases once: their spread is small next to their length.
+    rows = {steps: run_case(steps, "march", samples, repeats if steps <= 1000 else 1) for steps in steps_list}
     print(f"{'N':>6} {'march [s]':>10} {'peak [MB]':>10}")
     for steps, row in rows.items():
         print(f"{steps:>6} {row['wall']:>10.2f} {row['peak_mb']:>10.0f}")
@@ -76,17 +102,71 @@ def targets(samples: int) -> None:
     print(f"W2 (N = 4000): {rows[4000]['wall']:.2f} s, {rows[4000]['peak_mb'] / 1024:.2f} GB (target <= 30 s, <= 8 GB)")
 
 
+def breakdown(steps: int, samples: int) -> None:
+    parts = run_case(steps, "march", samples, repeats=1, breakdown=True)["parts"]
+    total = parts.pop("total")
+    print(f"one march, N = {steps} (under cProfile): {total:.2f} s")
+    for name, label in KERNELS.items():
+        print(f"  {label:<50} {parts.get(name, 0.0):>7.2f} s {100 * parts.get(name, 0.0) / total:>5.1f}%")
+    rest = total - sum(parts.values())
+    print(f"  {'the rest (Python, kernel-row means, results)':<50} {rest:>7.2f} s {100 * rest / total:>5.1f}%")
+
+
+BANDWIDTH = r"""
+import json, time
+import numba
+import numpy as np
+
+@numba.njit(parallel=True, fastmath=True)
+def row_sums(x):
+    out = np.zeros(x.shape[0])
+    for i in numba.prange(x.shape[0]):
+        s = 0.0
+        for j in range(x.shape[1]):
+            s += x[i, j]
+        out[i] = s
+    return out
+
+x = np.ones((100_000, 1000), dtype=np.float32)  # 400 MB, far beyond the caches
+row_sums(x)
+rates = {}
+for threads in (1, numba.config.NUMBA_NUM_THREADS):
+    numba.set_num_threads(threads)
+    walls = []
+    for _ in range(5):
+        start = time.perf_counter()
+        row_sums(x)
+        walls.append(time.perf_counter() - start)
+    rates[threads] = x.nbytes / min(walls) / 1e9
+print(json.dumps(rates))
+"""
+
+
+def bandwidth() -> None:
+    """Streaming read bandwidth (GB/s) of a numba loop over 400 MB, on 1 and all threads."""
+    output = subprocess.run([sys.executable, "-c", BANDWIDTH], check=True, capture_output=True, text=True).stdout
+    for threads, rate in json.loads(output.strip().splitlines()[-1]).items():
+        print(f"read bandwidth, {threads} thread(s): {rate:.1f} GB/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="+", default=[250, 500, 1000])
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--targets", action="store_true", help="W1, W2 and exponents over N in {500..4000}")
+    parser.add_argument("--breakdown", type=int, metavar="N", help="time per kernel in one march of N steps")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many solves (N <= 1000 for --targets)")
+    parser.add_argument("--bandwidth", action="store_true", help="streaming read bandwidth on 1 and all threads")
     args = parser.parse_args()
     header(args.samples)
-    if args.targets:
-        targets(args.samples)
+    if args.bandwidth:
+        bandwidth()
+    elif args.breakdown:
+        breakdown(args.breakdown, args.samples)
+    elif args.targets:
+        targets(args.samples, args.repeats)
     else:
-        table(args.steps, args.samples)
+        table(args.steps, args.samples, args.repeats)
 
 
 if __name__ == "__main__":
