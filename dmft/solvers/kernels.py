@@ -12,7 +12,8 @@ prefetches past the prefix.)
 ``params`` packs the floats (dt, sqrt(Delta), Delta, 1/B, margin, sharpness, theta)
 and ``codes`` the integers (loss, readout) so the signatures stay short. ``scratch``
 holds per-chunk rows over the samples (Gaussian path, memory sums, f_k, lam_k, probe
-weights), named by the ``SCRATCH_*`` rows below.
+weights), named by the row constants below. In single precision zeta is int16 and the
+caller scales L accordingly (population.ZETA_STEP).
 """
 
 from __future__ import annotations
@@ -124,9 +125,8 @@ def _finish_tangents(k, width, dt_delta, P, T, lam_k, rows, weight_scale):
 @numba.njit(cache=True, inline="always", fastmath=FAST)
 def _columns(k, width, F, f_k, P, weights, acc_gamma, acc_response, ch):
     """Row k of Gamma_C and K from the chunk: for j < k, acc_gamma[j] += sum_s f_k f_j and
-    acc_response[j] += sum_p sum_s weights[p] pi_j; the diagonal gets f_k^2 and lam_k elsewhere.
-
-    One pass reads f_j and the probes together.
+    acc_response[j] += sum_p sum_s weights[p] pi_j; acc_gamma[k] += sum_s f_k^2. (K[k,k]
+    is lam_k: ``_add_diagonal_response``.) One pass reads f_j and the probes together.
     """
     for j in range(k):
         gamma = 0.0
