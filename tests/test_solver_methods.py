@@ -104,7 +104,8 @@ def test_same_seed_same_numbers_whatever_the_thread_count():
     assert not np.array_equal(single.C[:15, :15], other_seed.C[:15, :15])
 
 
-@pytest.mark.parametrize("name", ["population_step_probe", "population_step_exact", "population_step_two_replicas"])
+@pytest.mark.parametrize("name", ["population_step_probe", "population_step_exact", "population_step_two_replicas",
+                                  "advance_weight_rows"])
 def test_serial_kernels_are_separate_compilations(name):
     # numba names cache files after the Python function and does not key them on
     # `parallel`: two compilations of one function shared a cache entry, and the threaded

@@ -39,18 +39,20 @@ def weight_inputs(two_replicas: bool, seed: int = 0) -> dict:
 
 
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
-            init_variance: float = 0.7) -> dict:
+            init_variance: float = 0.7, kernel=kernels.advance_weight_rows) -> dict:
     out = {name: value.copy() for name, value in inputs.items()}
-    kernels.advance_weight_rows(k, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"],
-                                out["mu_hat"], out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"])
+    kernel(k, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
+           out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"])
     return out
 
 
+@pytest.mark.parametrize("kernel", [kernels.advance_weight_rows, kernels.advance_weight_rows_serial],
+                         ids=["threaded", "serial"])
 @pytest.mark.parametrize("two_replicas", [False, True])
-def test_weight_rows_match_the_equations_in_numpy(two_replicas):
+def test_weight_rows_match_the_equations_in_numpy(two_replicas, kernel):
     k, decay, dt, langevin, init_variance = K_STEP, 0.99, 0.1, 0.02, 0.7
     inputs = weight_inputs(two_replicas)
-    out = advance(inputs, k, decay, dt, langevin, init_variance)
+    out = advance(inputs, k, decay, dt, langevin, init_variance, kernel)
     K, R, A, m = inputs["K"], inputs["R"], inputs["A"], inputs["m"]
     A_next = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1]
     m_next = decay * m[k] - dt * inputs["mu_hat"][k] - dt * K[k, : k + 1] @ m[: k + 1]

@@ -346,15 +346,20 @@ def cholesky_row(C, L, k, relative_threshold):
 
     Blocked forward substitution: for each block of R_BLOCK columns j, the sums over the
     columns before the block are independent (parallel over j); the rest is sequential.
-    Each sum runs in a fixed order, so the numbers do not depend on the threads.
+    Each sum runs in a fixed order, so the numbers do not depend on the threads. Rows up
+    to R_BLOCK long run on one thread.
     """
     for first in range(0, k, R_BLOCK):
         last = min(first + R_BLOCK, k)
-        for j in prange(first, last):
-            s = C[k, j]
-            for i in range(first):
-                s -= L[k, i] * L[j, i]
-            L[k, j] = s
+        if first == 0:  # nothing before the block: no threads to wake
+            for j in range(last):
+                L[k, j] = C[k, j]
+        else:
+            for j in prange(first, last):
+                s = C[k, j]
+                for i in range(first):
+                    s -= L[k, i] * L[j, i]
+                L[k, j] = s
         for j in range(first, last):
             if L[j, j] == 0.0:
                 L[k, j] = 0.0
@@ -476,3 +481,9 @@ def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_ha
         if two_replicas:
             C_minus[k + 1, jp] = s_minus
             C_minus[jp, k + 1] = s_minus
+
+
+# Below this step the weight side runs on one thread: waking the pool for its five
+# parallel loops cost more than the O(k^2) work (a 150-step solve was 20% slower).
+advance_weight_rows_serial = _serial(advance_weight_rows)
+WEIGHTS_PARALLEL_FROM = 2 * R_BLOCK

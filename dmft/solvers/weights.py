@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..problem import DIVERGENCE_BOUND, Problem
-from .kernels import advance_weight_rows
+from .kernels import WEIGHTS_PARALLEL_FROM, advance_weight_rows, advance_weight_rows_serial
 
 
 @dataclass
@@ -75,7 +75,8 @@ _NO_ROWS = np.zeros((0, 0))
 def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
     """Fill step k+1 of A, m, R and C (and C - C_ab) from the kernel rows 0..k."""
     two = traj.C_minus is not None
-    advance_weight_rows(
+    kernel = advance_weight_rows if k >= WEIGHTS_PARALLEL_FROM else advance_weight_rows_serial
+    kernel(
         k, 1.0 - problem.dt * problem.ridge, problem.dt, 2.0 * problem.algorithm.temperature * problem.dt,
         problem.init_variance, traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_C, traj.C,
         traj.Gamma_minus if two else _NO_ROWS, traj.C_minus if two else _NO_ROWS,
