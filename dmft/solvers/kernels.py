@@ -307,7 +307,8 @@ def population_step_two_replicas(
 
 # The same kernels compiled without threads: for small populations the cost of waking the
 # thread pool at every step (milliseconds on a busy machine) exceeds the work itself.
-# Chunks fix the summation order, so both versions give identical numbers.
+# Both versions sum in the same order, and which one runs depends only on the problem's
+# size and the step, never on the threads available.
 def _serial(kernel: numba.core.registry.CPUDispatcher) -> numba.core.registry.CPUDispatcher:
     """A single-threaded compilation of ``kernel`` under its own name.
 
