@@ -27,12 +27,13 @@ import numpy as np
 CASE = r"""
 import cProfile, json, pstats, resource, sys, time
 import dmft
-steps, method, samples, repeats, breakdown = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4]),
-                                              sys.argv[5] == "1")
+steps, method, samples, repeats, breakdown, precision = (int(sys.argv[1]), sys.argv[2], int(sys.argv[3]),
+                                                         int(sys.argv[4]), sys.argv[5] == "1", sys.argv[6])
 problem = dmft.Problem.from_flat(dataset="gmm2", alpha=2, delta=0.5, ridge=0.1, loss="logistic",
                                  algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0,
                                  dt=0.1, steps=steps)
-options = dmft.SolverOptions(samples=samples, subpopulations=1, method=method, max_iterations=1, keep_runs=False)
+options = dmft.SolverOptions(samples=samples, subpopulations=1, method=method, max_iterations=1, keep_runs=False,
+                             precision=precision)
 # Compile or load both the serial and the threaded kernels (the threaded ones run from
 # samples x (k + 1) >= PARALLEL_THRESHOLD on), outside the timed solve.
 dmft.solve(problem.replace(steps=30), dmft.SolverOptions(**{**options.flat(), "samples": 20000}))
@@ -61,10 +62,15 @@ KERNELS = {
 }
 
 
+# Path storage of the benchmarked solves (--precision).
+PRECISION = {"value": "single"}
+
+
 def run_case(steps: int, method: str, samples: int, repeats: int = 1, breakdown: bool = False) -> dict:
     code = CASE.replace("KERNELS", repr(set(KERNELS)))
     output = subprocess.run([sys.executable, "-c", code, str(steps), method, str(samples), str(repeats),
-                             "1" if breakdown else "0"], check=True, capture_output=True, text=True).stdout
+                             "1" if breakdown else "0", PRECISION["value"]],
+                            check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -73,7 +79,7 @@ def header(samples: int) -> None:
 
     print(f"# {platform.machine()}, {os.cpu_count()} cores, numba {numba.__version__} with "
           f"{numba.config.NUMBA_NUM_THREADS} threads, python {platform.python_version()}")
-    print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, float32 paths, int16 innovations")
+    print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, precision {PRECISION['value']}")
 
 
 def table(steps_list: list[int], samples: int, repeats: int) -> None:
@@ -157,7 +163,10 @@ def main() -> None:
     parser.add_argument("--breakdown", type=int, metavar="N", help="time per kernel in one march of N steps")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many solves (N <= 1000 for --targets)")
     parser.add_argument("--bandwidth", action="store_true", help="streaming read bandwidth on 1 and all threads")
+    parser.add_argument("--precision", default="single", choices=["single", "double", "compact"],
+                        help="path storage of the solves")
     args = parser.parse_args()
+    PRECISION["value"] = args.precision
     header(args.samples)
     if args.bandwidth:
         bandwidth()

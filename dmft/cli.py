@@ -15,6 +15,7 @@ from typing import Any, Callable
 import click
 
 from .errors import DmftError, ParameterError
+from .options import PRECISIONS
 from .problem import PROBLEM_KEYS, Problem
 
 # Problem options shared by `solve`, `simulate` and grids. Defaults live in the dataclasses:
@@ -149,6 +150,8 @@ def main() -> None:
 @click.option("--keep-runs/--no-keep-runs", default=None,
               help="Keep each subpopulation's C, R, m, A for jackknife errors (e.g. of T_eff) [keep].")
 @click.option("--gap-steps", type=str, help="Comma-separated steps at which to keep the gap distribution [final].")
+@click.option("--precision", type=click.Choice(list(PRECISIONS)),
+              help="Path storage: float32, float64, or 16-bit block floating point [single].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")

@@ -39,6 +39,16 @@ def test_solve_writes_the_documented_file(tmp_path):
     np.testing.assert_array_equal(loaded.R[np.arange(1, 9), np.arange(8)], 1.0)
 
 
+def test_precision_option_reaches_the_solver_and_the_file(tmp_path):
+    out = tmp_path / "compact.h5"
+    result = run("solve", "--output", str(out), "--precision", "compact", *SMALL)
+    assert result.exit_code == 0, result.output
+    loaded = dmft.load(out)
+    assert loaded.options.precision == "compact" and np.all(np.isfinite(loaded.C))
+    refused = run("solve", "--output", str(tmp_path / "no.h5"), "--precision", "half", *SMALL)
+    assert refused.exit_code == 2 and "--precision" in refused.output and not (tmp_path / "no.h5").exists()
+
+
 def test_loaded_result_equals_the_solved_one(tmp_path):
     problem = dmft.Problem.from_flat(steps=6)
     options = dmft.SolverOptions(samples=300, subpopulations=2, method="iterate")

@@ -40,7 +40,7 @@ valid_options = st.fixed_dictionaries({
     "subpopulations": st.integers(1, 3),
     "probes": st.integers(1, 2),
     "seed": st.integers(0, 2**32),
-    "precision": st.sampled_from(["single", "double"]),
+    "precision": st.sampled_from(["single", "double", "compact"]),
 })
 
 

@@ -22,7 +22,8 @@ def over_parametrized(algorithm, **changes):
 # (kernels.PARALLEL_THRESHOLD), whose fast-math code once made the replicas differ in the
 # last bit. Double precision, because float32 paths hide such differences for many steps.
 @pytest.mark.parametrize("method, samples, steps, precision", [
-    ("march", 2000, 60, "single"), ("iterate", 2000, 60, "single"), ("march", 20_000, 20, "double")])
+    ("march", 2000, 60, "single"), ("iterate", 2000, 60, "single"), ("march", 20_000, 20, "double"),
+    ("march", 2000, 60, "compact")])
 def test_gd_at_zero_temperature_has_exactly_zero_distance(method, samples, steps, precision):
     reaches_threads = samples * (steps + 1) >= kernels.PARALLEL_THRESHOLD
     assert reaches_threads == (samples == 20_000)  # the cases still cover both kernels

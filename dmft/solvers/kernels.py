@@ -29,47 +29,90 @@ from ..losses import loss_terms
 
 # Reassociation lets LLVM vectorise the reductions (otherwise bound by the latency of
 # dependent adds); no nnan/ninf, so NaN and overflow still propagate and are caught.
-# The order is fixed by the code, so results stay reproducible.
+# REPRODUCIBLE: the order is then fixed by the compiled code, provided every sum runs into
+# a local scalar in a loop that stores nothing. A loop that also stores (or sums into an
+# array element) is compiled in two versions behind a run-time aliasing check on the
+# arrays' addresses; the two sum in different orders, and which one runs changed from run
+# to run (seen: mu_hat differing in the last bit between identical solves). Element-wise
+# updates (g[s] += ...) are safe: both versions do the same operations per element.
 FAST = {"reassoc", "contract"}
 
 DT, SQRT_DELTA, DELTA, INV_B, MARGIN, SHARPNESS, THETA = range(7)
-LOSS, READOUT = range(2)
+LOSS, READOUT, QUANTIZE = range(3)
+# Largest stored magnitude of a 16-bit block-scaled row (precision "compact").
+INT16_MAX = 32767.0
 # Observables accumulated per chunk besides the kernel rows.
 OBS_MU_HAT, OBS_LOSS, OBS_ERROR = range(3)
 N_OBS = 3
-# Rows of the per-chunk scratch (TANGENT_MEMORY: exact responses only; G_MINUS and the
-# rows after it: two replicas only); the probe weights follow, n_probes rows per replica.
-G, MEMORY, F_K, LAM_K, TANGENT_MEMORY, G_MINUS, MEMORY_B, F_K_B, LAM_K_B = range(9)
-N_SCRATCH = 9
+# Rows of the per-chunk scratch (TANGENT_MEMORY: the tangent memory of exact responses, a
+# work row for probe tangents; G_MINUS and the rows after it: two replicas only); the
+# probe weights follow, n_probes rows per replica.
+G, MEMORY, F_K, LAM_K, TANGENT_MEMORY, LOSS_K, ERROR_K, G_MINUS, MEMORY_B, F_K_B, LAM_K_B = range(11)
+N_SCRATCH = 11
 
 
-def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code, readout_code):
+def pack_params(dt, delta, gradient_divisor, margin, sharpness, theta, loss_code, readout_code, quantize=False):
     params = np.array([dt, math.sqrt(delta), delta, 1.0 / gradient_divisor, margin, sharpness, theta])
-    codes = np.array([loss_code, readout_code], dtype=np.int64)
+    codes = np.array([loss_code, readout_code, int(quantize)], dtype=np.int64)
     return params, codes
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _path_sums(k, width, L_row, R_row, Z, F, g, memory):
+def _store_row(k, width, values, stored, scales, quantize):
+    """Store step k of a chunk's path (``values`` over its samples) and put the stored
+    values back into ``values``, so that everything downstream uses what later steps read.
+
+    Floating-point storage rounds to its type. 16-bit storage (``quantize``) is block
+    floating point: stored[k, s] = round(values[s] / scales[k]) with scales[k] = max |values|
+    / INT16_MAX, an absolute error of at most max |values| / 65534 per entry. A NaN or an
+    infinity makes the scale NaN, which propagates into every later sum.
+    """
+    if quantize:
+        largest = 0.0
+        poison = 0.0
+        for s in range(width):
+            largest = max(largest, abs(values[s]))  # may skip a NaN (compiled as a max)
+            poison += values[s] - values[s]  # 0, or NaN where a value is not finite
+        scale = largest / INT16_MAX + poison
+        scales[k] = scale
+        if scale > 0.0 and scale < np.inf:
+            inverse = 1.0 / scale
+            for s in range(width):
+                quantum = np.rint(values[s] * inverse)
+                stored[k, s] = quantum
+                values[s] = quantum * scale
+        else:
+            for s in range(width):
+                stored[k, s] = 0
+                values[s] = values[s] * scale  # zero, or NaN where the scale is not finite
+    else:
+        for s in range(width):
+            stored[k, s] = values[s]
+            values[s] = stored[k, s]
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _path_sums(k, width, L_row, R_row, Z, F, F_scale, g, memory):
     """g_k = sum_{j<=k} L[k,j] zeta_j and memory = sum_{j<k} R[k,j] f_j of each sample."""
     for s in range(width):
         g[s] = L_row[k] * Z[k, s]
         memory[s] = 0.0
     for j in range(k):
         l_kj = L_row[j]
-        r_kj = R_row[j]
+        r_kj = R_row[j] * F_scale[j]
         for s in range(width):
             g[s] += l_kj * Z[j, s]
             memory[s] += r_kj * F[j, s]
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, f_k, lam_k, h_out, acc_obs, ch,
-             obs_weight):
+def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_scale, f_k, lam_k, h_out, acc_obs,
+             ch, obs_weight, losses, errors):
     """Each sample at step k from g_k and its memory sum; stores f_k, fills f_k and lam_k.
 
     u_k = g_k - dt sqrt(Delta) memory, h_k = c m_k + sqrt(Delta) u_k, f_k = s(k) l'/B,
-    lam_k = s(k) l''/B. The observables get ``obs_weight`` times each sample's share.
+    lam_k = s(k) l''/B. The observables get ``obs_weight`` times each sample's share
+    (``losses`` and ``errors`` are work rows: the sums run in loops of their own, REPRODUCIBLE).
     """
     for s in range(width):
         a = start + s
@@ -79,20 +122,28 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, f_k, 
             codes[LOSS], codes[READOUT], params[MARGIN], params[SHARPNESS], params[THETA], y[a], h
         )
         scale = s_k[a] * params[INV_B]
-        F[k, s] = scale * d1
-        # Use the stored (possibly float32-rounded) value everywhere, so Gamma_C stays an exact
-        # Gram matrix: float32 products are exact in float64, and C stays positive semi-definite.
-        f_k[s] = F[k, s]
+        f_k[s] = scale * d1
         lam_k[s] = scale * d2
         h_out[a] = h
-        acc_obs[ch, OBS_MU_HAT] += obs_weight * c[a] * f_k[s]
-        acc_obs[ch, OBS_LOSS] += obs_weight * value
-        if gap <= 0.0:
-            acc_obs[ch, OBS_ERROR] += obs_weight
+        losses[s] = value
+        errors[s] = 1.0 if gap <= 0.0 else 0.0
+    # Use the stored (rounded) values everywhere, so Gamma_C stays the Gram matrix of what
+    # the memory sums read, and C stays positive semi-definite.
+    _store_row(k, width, f_k, F, F_scale, codes[QUANTIZE] == 1)
+    mu_hat = 0.0
+    loss = 0.0
+    error = 0.0
+    for s in range(width):
+        mu_hat += c[start + s] * f_k[s]
+        loss += losses[s]
+        error += errors[s]
+    acc_obs[ch, OBS_MU_HAT] += obs_weight * mu_hat
+    acc_obs[ch, OBS_LOSS] += obs_weight * loss
+    acc_obs[ch, OBS_ERROR] += obs_weight * error
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _tangent_memories(k, width, R_row, T, memories):
+def _tangent_memories(k, width, R_row, T, T_scale, memories):
     """memories[p] = sum_{i<k} R[k,i] lam_i du_i of each probe p (THEORY.md section 3).
 
     Needs nothing of step k, so it runs before the path sums: the chunk's f block is then
@@ -102,14 +153,14 @@ def _tangent_memories(k, width, R_row, T, memories):
         for s in range(width):
             memories[p, s] = 0.0
         for i in range(k):
-            r_ki = R_row[i]
+            r_ki = R_row[i] * T_scale[p, i]
             for s in range(width):
                 memories[p, s] += r_ki * T[p, i, s]
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _finish_tangents(k, width, dt_delta, P, T, lam_k, rows, weight_scale):
-    """du_k = pi_k - dt Delta memory; stores T[p,k] = lam_k du_k.
+def _finish_tangents(k, width, dt_delta, P, T, T_scale, lam_k, rows, tangent, weight_scale, quantize):
+    """du_k = pi_k - dt Delta memory; stores T[p,k] = lam_k du_k (``tangent`` is a work row).
 
     ``rows[p]`` holds probe p's tangent memory on entry and, on exit, the coefficient of
     pi_j in the response row: ``weight_scale`` lam_k (du_k - pi_k) / n_probes (own probe removed).
@@ -118,12 +169,13 @@ def _finish_tangents(k, width, dt_delta, P, T, lam_k, rows, weight_scale):
     for p in range(n_probes):
         for s in range(width):
             deviation = -dt_delta * rows[p, s]  # du_k - pi_k
-            T[p, k, s] = lam_k[s] * (P[p, k, s] + deviation)
+            tangent[s] = lam_k[s] * (P[p, k, s] + deviation)
             rows[p, s] = weight_scale * lam_k[s] * deviation / n_probes
+        _store_row(k, width, tangent, T[p], T_scale[p], quantize)
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _columns(k, width, F, f_k, P, weights, acc_gamma, acc_response, ch):
+def _columns(k, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch):
     """Row k of Gamma_C and K from the chunk: for j < k, acc_gamma[j] += sum_s f_k f_j and
     acc_response[j] += sum_p sum_s weights[p] pi_j; acc_gamma[k] += sum_s f_k^2. (K[k,k]
     is lam_k: ``_add_diagonal_response``.) One pass reads f_j and the probes together.
@@ -136,7 +188,7 @@ def _columns(k, width, F, f_k, P, weights, acc_gamma, acc_response, ch):
         for p in range(P.shape[0]):
             for s in range(width):
                 response += weights[p, s] * P[p, j, s]
-        acc_gamma[ch, j] += gamma
+        acc_gamma[ch, j] += F_scale[j] * gamma
         acc_response[ch, j] += response
     diagonal = 0.0
     for s in range(width):
@@ -145,13 +197,13 @@ def _columns(k, width, F, f_k, P, weights, acc_gamma, acc_response, ch):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _gamma_columns(k, width, F, f_k, acc_gamma, ch):
+def _gamma_columns(k, width, F, F_scale, f_k, acc_gamma, ch):
     """acc_gamma[j] += sum_s f_k f_j for j <= k."""
     for j in range(k + 1):
         gamma = 0.0
         for s in range(width):
             gamma += f_k[s] * F[j, s]
-        acc_gamma[ch, j] += gamma
+        acc_gamma[ch, j] += F_scale[j] * gamma
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -174,7 +226,7 @@ def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_probe(
-    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, probes, lam_du, chunk_starts,
+    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, probes, lam_du, lam_du_scale, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with random-probe responses (THEORY.md section 3).
@@ -190,18 +242,19 @@ def population_step_probe(
         rows = scratch[ch]
         weights = rows[N_SCRATCH:]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        _tangent_memories(k, width, R_row, lam_du[ch], weights)
-        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], rows[G], rows[MEMORY])
-        _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], rows[F_K],
-                 rows[LAM_K], h_out, acc_obs, ch, 1.0)
-        _finish_tangents(k, width, dt_delta, probes[ch], lam_du[ch], rows[LAM_K], weights, 1.0)
-        _columns(k, width, f[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch)
+        _tangent_memories(k, width, R_row, lam_du[ch], lam_du_scale[ch], weights)
+        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
+        _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
+                 rows[F_K], rows[LAM_K], h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
+        _finish_tangents(k, width, dt_delta, probes[ch], lam_du[ch], lam_du_scale[ch], rows[LAM_K], weights,
+                         rows[TANGENT_MEMORY], 1.0, codes[QUANTIZE] == 1)
+        _columns(k, width, f[ch], f_scale[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch)
         _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 1.0)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_exact(
-    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, lam_S, chunk_starts,
+    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, lam_S, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with the exact tangent matrix S[k,j] = du_k/dP_j.
@@ -218,10 +271,10 @@ def population_step_exact(
         tangent_memory = rows[TANGENT_MEMORY]
         S_chunk = lam_S[ch]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], rows[G], rows[MEMORY])
-        _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], rows[F_K],
-                 lam_k, h_out, acc_obs, ch, 1.0)
-        _gamma_columns(k, width, f[ch], rows[F_K], acc_gamma, ch)
+        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
+        _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
+                 rows[F_K], lam_k, h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
+        _gamma_columns(k, width, f[ch], f_scale[ch], rows[F_K], acc_gamma, ch)
         for j in range(k + 1):
             for s in range(width):
                 tangent_memory[s] = 0.0
@@ -230,19 +283,19 @@ def population_step_exact(
                 for s in range(width):
                     tangent_memory[s] += r_ki * S_chunk[i, j, s]
             diagonal = 1.0 if j == k else 0.0
-            response = 0.0
             for s in range(width):
-                lam_S_kj = lam_k[s] * (diagonal - dt_delta * tangent_memory[s])
-                S_chunk[k, j, s] = lam_S_kj
-                response += lam_S_kj
+                S_chunk[k, j, s] = lam_k[s] * (diagonal - dt_delta * tangent_memory[s])
+            response = 0.0
+            for s in range(width):  # a loop of its own: REPRODUCIBLE
+                response += S_chunk[k, j, s]
             acc_response[ch, j] += response
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_two_replicas(
     k, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
-    probes_a, probes_b, lam_du_a, lam_du_b, chunk_starts, acc_gamma, acc_gamma_minus, acc_response, acc_obs,
-    h_a, h_b, scratch,
+    f_a_scale, f_b_scale, probes_a, probes_b, lam_du_a, lam_du_b, lam_du_a_scale, lam_du_b_scale, chunk_starts,
+    acc_gamma, acc_gamma_minus, acc_response, acc_obs, h_a, h_b, scratch,
 ):
     """Step k of two replicas per sample (THEORY.md section 7), random-probe responses.
 
@@ -268,32 +321,39 @@ def population_step_two_replicas(
             acc_gamma_minus[ch, j] = 0.0
         weights_a = rows[N_SCRATCH:N_SCRATCH + n_probes]
         weights_b = rows[N_SCRATCH + n_probes:]
-        _tangent_memories(k, width, R_row, lam_du_a[ch], weights_a)
-        _tangent_memories(k, width, R_row, lam_du_b[ch], weights_b)
-        _path_sums(k, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], g_a, rows[MEMORY])
-        _path_sums(k, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], g_b, rows[MEMORY_B])
+        _tangent_memories(k, width, R_row, lam_du_a[ch], lam_du_a_scale[ch], weights_a)
+        _tangent_memories(k, width, R_row, lam_du_b[ch], lam_du_b_scale[ch], weights_b)
+        _path_sums(k, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, rows[MEMORY])
+        _path_sums(k, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b, rows[MEMORY_B])
         for s in range(width):
             g_plus = g_a[s]
             g_minus = g_b[s]
             g_a[s] = root_half * (g_plus + g_minus)
             g_b[s] = root_half * (g_plus - g_minus)
-        _outputs(k, start, width, g_a, rows[MEMORY], m_k, params, codes, c, y, s_a, f_a[ch], rows[F_K],
-                 rows[LAM_K], h_a, acc_obs, ch, 0.5)
-        _outputs(k, start, width, g_b, rows[MEMORY_B], m_k, params, codes, c, y, s_b, f_b[ch], rows[F_K_B],
-                 rows[LAM_K_B], h_b, acc_obs, ch, 0.5)
-        _finish_tangents(k, width, dt_delta, probes_a[ch], lam_du_a[ch], rows[LAM_K], weights_a, 0.5)
-        _finish_tangents(k, width, dt_delta, probes_b[ch], lam_du_b[ch], rows[LAM_K_B], weights_b, 0.5)
+        _outputs(k, start, width, g_a, rows[MEMORY], m_k, params, codes, c, y, s_a, f_a[ch], f_a_scale[ch],
+                 rows[F_K], rows[LAM_K], h_a, acc_obs, ch, 0.5, rows[LOSS_K], rows[ERROR_K])
+        _outputs(k, start, width, g_b, rows[MEMORY_B], m_k, params, codes, c, y, s_b, f_b[ch], f_b_scale[ch],
+                 rows[F_K_B], rows[LAM_K_B], h_b, acc_obs, ch, 0.5, rows[LOSS_K], rows[ERROR_K])
+        quantize = codes[QUANTIZE] == 1
+        _finish_tangents(k, width, dt_delta, probes_a[ch], lam_du_a[ch], lam_du_a_scale[ch], rows[LAM_K], weights_a,
+                         rows[TANGENT_MEMORY], 0.5, quantize)
+        _finish_tangents(k, width, dt_delta, probes_b[ch], lam_du_b[ch], lam_du_b_scale[ch], rows[LAM_K_B],
+                         weights_b, rows[TANGENT_MEMORY], 0.5, quantize)
         # One pass over j for all column sums: Gamma_C from both replicas, Gamma_C - Gamma_ab
         # from (f^a - f^b)_k (f^a - f^b)_j / 2 (stored values), K from both replicas' probes.
         fa_k, fb_k, Fa, Fb = rows[F_K], rows[F_K_B], f_a[ch], f_b[ch]
         Pa, Pb = probes_a[ch], probes_b[ch]
         for j in range(k + 1):
-            gamma = 0.0
+            scale_a = f_a_scale[ch, j]
+            scale_b = f_b_scale[ch, j]
+            gamma_a = 0.0
+            gamma_b = 0.0
             gamma_minus = 0.0
             for s in range(width):
-                gamma += fa_k[s] * Fa[j, s] + fb_k[s] * Fb[j, s]
-                gamma_minus += (fa_k[s] - fb_k[s]) * (np.float64(Fa[j, s]) - np.float64(Fb[j, s]))
-            acc_gamma[ch, j] += 0.5 * gamma
+                gamma_a += fa_k[s] * Fa[j, s]
+                gamma_b += fb_k[s] * Fb[j, s]
+                gamma_minus += (fa_k[s] - fb_k[s]) * (scale_a * Fa[j, s] - scale_b * Fb[j, s])
+            acc_gamma[ch, j] += 0.5 * (scale_a * gamma_a + scale_b * gamma_b)
             acc_gamma_minus[ch, j] += 0.5 * gamma_minus
             if j < k:
                 response = 0.0
@@ -401,6 +461,10 @@ def _lower_triangle_times(M, r, first, last, dots, partial):
         s = 0.0
         for i in range(j):
             s += M[j, i] * r[i]
+        # A separate loop: one that both sums into a scalar and stores would be compiled with
+        # a run-time aliasing check, whose outcome depends on where the arrays lie in memory,
+        # choosing between two summation orders (REPRODUCIBLE below).
+        for i in range(j):
             partial[i] += M[j, i] * r_j
         dots[j] = s + M[j, j] * r_j
 

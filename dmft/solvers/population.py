@@ -15,8 +15,10 @@ from ..losses import loss_terms_array
 from ..problem import Problem
 from . import kernels
 
-# Resolution of the stored innovations zeta in single precision (int16 units).
+# Resolution of the stored innovations zeta except in double precision (int16 units).
 ZETA_STEP = 2.0**-12
+# Storage type of the sample paths f and lam du for each precision option.
+PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Population:
         ds, loss, algorithm = problem.dataset, problem.loss, problem.algorithm
         self.params, self.codes = kernels.pack_params(
             problem.dt, ds.delta, algorithm.gradient_divisor, loss.margin, loss.sharpness, ds.theta,
-            loss.code, ds.readout_code,
+            loss.code, ds.readout_code, quantize=precision == "compact",
         )
         self.c, self.y = ds.draw_labels(self.rng, n)
         self.selection = np.empty(n)
@@ -57,22 +59,26 @@ class Population:
         self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
         n_chunks = self.chunk_starts.shape[0] - 1
         self.chunk_width = width = min(chunk_size, n)
-        # Paths are stored in `precision` (float32 halves the memory traffic that bounds the
-        # march); every sum is accumulated in float64. Probes are Rademacher signs (int8):
+        # Paths are stored in `precision` (PATH_TYPES; fewer bytes, less of the memory traffic
+        # that bounds the march); every sum is accumulated in float64. Compact paths are
+        # block floating point: int16 with one scale per chunk and step (kernels._store_row);
+        # the other precisions keep scales of 1. Probes are Rademacher signs (int8):
         # unbiased like Gaussian probes, with the smallest variance.
-        self.dtype = np.float32 if precision == "single" else np.float64
-        # In single precision the innovations zeta are also rounded to multiples of
+        self.dtype = PATH_TYPES[precision]
+        # Except in double precision the innovations zeta are rounded to multiples of
         # ZETA_STEP and stored as int16, saving 2 of the 13 bytes read per sample and past
         # step. Their variance is then 1 + ZETA_STEP^2 / 12 = 1 + 5e-9, and |zeta| is
         # capped at 8 (probability 1e-15).
-        self.zeta_dtype = np.int16 if precision == "single" else np.float64
-        self.zeta_step = ZETA_STEP if precision == "single" else 1.0
+        self.zeta_dtype = np.float64 if precision == "double" else np.int16
+        self.zeta_step = 1.0 if precision == "double" else ZETA_STEP
         self.zeta = np.zeros((n_chunks, steps, width), dtype=self.zeta_dtype)
         self.f = np.zeros((n_chunks, steps, width), dtype=self.dtype)
+        self.f_scale = np.ones((n_chunks, steps))
         if response == "probe":
             self.probes = np.zeros((n_chunks, probes, steps, width), dtype=np.int8)
             # lam_i du_i per probe
             self.tangents = np.zeros((n_chunks, probes, steps, width), dtype=self.dtype)
+            self.tangents_scale = np.ones((n_chunks, probes, steps))
         else:
             self.probes = np.zeros((n_chunks, 1, 1, width), dtype=np.int8)
             # lam_i S[i, j], float64: the reference
@@ -98,8 +104,8 @@ class Population:
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
         """Bytes of the sample-path arrays for a run of ``steps`` steps (chunk padding aside)."""
-        width = 4 if precision == "single" else 8
-        zeta_width = 2 if precision == "single" else 8
+        width = np.dtype(PATH_TYPES[precision]).itemsize
+        zeta_width = 8 if precision == "double" else 2
         n = steps + 1
         tangents = probes * n * (width + 1) if response == "probe" else 8 * n * n
         return samples * ((zeta_width + width) * n + tangents)
@@ -134,12 +140,12 @@ class Population:
         (L_row,) = L_rows
         # zeta is stored in units of zeta_step, a power of 2: scaling L by it is exact.
         args = (k, L_row * self.zeta_step, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
-                self.zeta, self.f)
+                self.zeta, self.f, self.f_scale)
         accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.scratch)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         if self.response == "probe":
             step = kernels.population_step_probe if parallel else kernels.population_step_probe_serial
-            step(*args, self.probes, self.tangents, *accumulators)
+            step(*args, self.probes, self.tangents, self.tangents_scale, *accumulators)
         else:
             step = kernels.population_step_exact if parallel else kernels.population_step_exact_serial
             step(*args, self.tangents, *accumulators)
@@ -179,6 +185,8 @@ class TwoReplicaPopulation(Population):
         n = samples
         self.zeta_minus = np.zeros_like(self.zeta)
         self.f_b = np.zeros_like(self.f)
+        self.f_b_scale = np.ones_like(self.f_scale)
+        self.tangents_b_scale = np.ones_like(self.tangents_scale)
         self.probes_b = np.zeros_like(self.probes)
         self.tangents_b = np.zeros_like(self.tangents)
         self.selection_b = np.empty(n)
@@ -208,8 +216,9 @@ class TwoReplicaPopulation(Population):
         step = kernels.population_step_two_replicas if parallel else kernels.population_step_two_replicas_serial
         step(
             k, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
-            self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b,
-            self.probes, self.probes_b, self.tangents, self.tangents_b, self.chunk_starts,
+            self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b, self.f_scale,
+            self.f_b_scale, self.probes, self.probes_b, self.tangents, self.tangents_b, self.tangents_scale,
+            self.tangents_b_scale, self.chunk_starts,
             self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b, self.scratch,
         )
         gamma_minus = self.acc_gamma_minus[:, : k + 1].sum(axis=0) / self.samples
