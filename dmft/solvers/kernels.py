@@ -10,10 +10,11 @@ few hundred that wasted more than half of the memory bandwidth on row starts and
 prefetches past the prefix.)
 
 ``params`` packs the floats (dt, sqrt(Delta), Delta, 1/B, margin, sharpness, theta)
-and ``codes`` the integers (loss, readout) so the signatures stay short. ``scratch``
-holds per-chunk rows over the samples (Gaussian path, memory sums, f_k, lam_k, probe
-weights), named by the row constants below. In single precision zeta is int16 and the
-caller scales L accordingly (population.ZETA_STEP).
+and ``codes`` the integers (loss, readout, quantize) so the signatures stay short.
+``scratch`` holds per-chunk rows over the samples (Gaussian path, memory sums, f_k, lam_k,
+probe weights), named by the row constants below. Except in double precision zeta is
+int16 and the caller scales L accordingly (population.ZETA_STEP); each stored row of f
+and lam du has a scale (1, or the block scale of precision "compact": ``_store_row``).
 """
 
 from __future__ import annotations
