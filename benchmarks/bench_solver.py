@@ -62,39 +62,36 @@ KERNELS = {
 }
 
 
-# Path storage of the benchmarked solves (--precision).
-PRECISION = {"value": "single"}
-
-
-def run_case(steps: int, method: str, samples: int, repeats: int = 1, breakdown: bool = False) -> dict:
+def run_case(steps: int, method: str, samples: int, precision: str, repeats: int = 1, breakdown: bool = False) -> dict:
     code = CASE.replace("KERNELS", repr(set(KERNELS)))
     output = subprocess.run([sys.executable, "-c", code, str(steps), method, str(samples), str(repeats),
-                             "1" if breakdown else "0", PRECISION["value"]],
+                             "1" if breakdown else "0", precision],
                             check=True, capture_output=True, text=True).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
-def header(samples: int) -> None:
+def header(samples: int, precision: str) -> None:
     import numba
 
     print(f"# {platform.machine()}, {os.cpu_count()} cores, numba {numba.__version__} with "
           f"{numba.config.NUMBA_NUM_THREADS} threads, python {platform.python_version()}")
-    print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, precision {PRECISION['value']}")
+    print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, precision {precision}")
 
 
-def table(steps_list: list[int], samples: int, repeats: int) -> None:
+def table(steps_list: list[int], samples: int, precision: str, repeats: int) -> None:
     print(f"{'N':>6} {'march [s]':>10} {'iteration [s]':>14} {'iter/march':>11} {'peak march [MB]':>16}")
     for steps in steps_list:
-        march = run_case(steps, "march", samples, repeats)
-        iteration = run_case(steps, "iterate", samples, repeats)
+        march = run_case(steps, "march", samples, precision, repeats)
+        iteration = run_case(steps, "iterate", samples, precision, repeats)
         print(f"{steps:>6} {march['wall']:>10.2f} {iteration['wall']:>14.2f} "
               f"{iteration['wall'] / march['wall']:>11.2f} {march['peak_mb']:>16.0f}")
 
 
-def targets(samples: int, repeats: int) -> None:
+def targets(samples: int, precision: str, repeats: int) -> None:
     steps_list = [500, 1000, 2000, 4000]
     # The long cases once: their spread is small next to their length.
-    rows = {steps: run_case(steps, "march", samples, repeats if steps <= 1000 else 1) for steps in steps_list}
+    rows = {steps: run_case(steps, "march", samples, precision, repeats if steps <= 1000 else 1)
+            for steps in steps_list}
     print(f"{'N':>6} {'march [s]':>10} {'peak [MB]':>10}")
     for steps, row in rows.items():
         print(f"{steps:>6} {row['wall']:>10.2f} {row['peak_mb']:>10.0f}")
@@ -108,8 +105,8 @@ def targets(samples: int, repeats: int) -> None:
     print(f"W2 (N = 4000): {rows[4000]['wall']:.2f} s, {rows[4000]['peak_mb'] / 1024:.2f} GB (target <= 30 s, <= 8 GB)")
 
 
-def breakdown(steps: int, samples: int) -> None:
-    parts = run_case(steps, "march", samples, repeats=1, breakdown=True)["parts"]
+def breakdown(steps: int, samples: int, precision: str) -> None:
+    parts = run_case(steps, "march", samples, precision, repeats=1, breakdown=True)["parts"]
     total = parts.pop("total")
     print(f"one march, N = {steps} (under cProfile): {total:.2f} s")
     for name, label in KERNELS.items():
@@ -166,16 +163,15 @@ def main() -> None:
     parser.add_argument("--precision", default="single", choices=["single", "double", "compact"],
                         help="path storage of the solves")
     args = parser.parse_args()
-    PRECISION["value"] = args.precision
-    header(args.samples)
+    header(args.samples, args.precision)
     if args.bandwidth:
         bandwidth()
     elif args.breakdown:
-        breakdown(args.breakdown, args.samples)
+        breakdown(args.breakdown, args.samples, args.precision)
     elif args.targets:
-        targets(args.samples, args.repeats)
+        targets(args.samples, args.precision, args.repeats)
     else:
-        table(args.steps, args.samples, args.repeats)
+        table(args.steps, args.samples, args.precision, args.repeats)
 
 
 if __name__ == "__main__":

@@ -198,16 +198,6 @@ def _columns(k, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch)
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _gamma_columns(k, width, F, F_scale, f_k, acc_gamma, ch):
-    """acc_gamma[j] += sum_s f_k f_j for j <= k."""
-    for j in range(k + 1):
-        gamma = 0.0
-        for s in range(width):
-            gamma += f_k[s] * F[j, s]
-        acc_gamma[ch, j] += F_scale[j] * gamma
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _add_diagonal_response(k, width, lam_k, acc_response, ch, weight):
     """K[k,k] gets lam_k directly (no probe needed)."""
     total = 0.0
@@ -255,13 +245,14 @@ def population_step_probe(
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_exact(
-    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, lam_S, chunk_starts,
+    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, no_probes, lam_S, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with the exact tangent matrix S[k,j] = du_k/dP_j.
 
     S[k,j] = delta_kj - dt Delta sum_{j<=i<k} R[k,i] lam_i S[i,j]; stores lam_k S[k,j]
     in lam_S[chunk, k, j, s]. O(k^2) per sample per step: the reference for small problems.
+    ``no_probes`` has zero probes: the column sums then give Gamma_C only.
     """
     dt_delta = params[DT] * params[DELTA]
     for ch in prange(chunk_starts.shape[0] - 1):
@@ -275,7 +266,8 @@ def population_step_exact(
         _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
         _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
                  rows[F_K], lam_k, h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
-        _gamma_columns(k, width, f[ch], f_scale[ch], rows[F_K], acc_gamma, ch)
+        _columns(k, width, f[ch], f_scale[ch], rows[F_K], no_probes[ch], rows[N_SCRATCH:], acc_gamma, acc_response,
+                 ch)
         for j in range(k + 1):
             for s in range(width):
                 tangent_memory[s] = 0.0
@@ -451,6 +443,15 @@ def _balanced(t, n):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
+def _sum_of_partials(partials, i):
+    """sum over blocks, in block order, of partials[block, i]: the blocks of rows j > i."""
+    total = 0.0
+    for block in range(i // R_BLOCK, partials.shape[0]):
+        total += partials[block, i]
+    return total
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
 def _lower_triangle_times(M, r, first, last, dots, partial):
     """Rows first..last-1 of the lower triangle of symmetric M against r.
 
@@ -501,10 +502,7 @@ def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_ha
                 for i in range(j):
                     partial[i] += weight * R[j, i]
     for i in prange(k + 1):
-        value = decay * R[k, i]
-        for block in range(i // R_BLOCK, n_blocks):
-            value += r_partials[block, i]
-        R[k + 1, i] = value
+        R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i)
     R[k + 1, k] = 1.0
     # noise = (dt^2 Gamma + 2 T dt) r with r = R[k+1, :k+1], reading only the lower triangle
     # of Gamma: row j gives its dot product with r and scatters Gamma[j, i] r_j to i < j.
@@ -524,10 +522,7 @@ def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_ha
     noise_minus = np.empty(k + 1 if two_replicas else 0)
     for i in prange(k + 1):
         for which in range(n_matrices):
-            s = dots[which, i]
-            for block in range(i // R_BLOCK, n_blocks):
-                s += partials[which, block, i]
-            value = langevin * r[i] + dt2 * s
+            value = langevin * r[i] + dt2 * (dots[which, i] + _sum_of_partials(partials[which], i))
             if which == 0:
                 noise[i] = value
             else:

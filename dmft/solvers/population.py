@@ -80,7 +80,7 @@ class Population:
             self.tangents = np.zeros((n_chunks, probes, steps, width), dtype=self.dtype)
             self.tangents_scale = np.ones((n_chunks, probes, steps))
         else:
-            self.probes = np.zeros((n_chunks, 1, 1, width), dtype=np.int8)
+            self.probes = np.zeros((n_chunks, 0, 1, width), dtype=np.int8)  # none: exact responses
             # lam_i S[i, j], float64: the reference
             self.tangents = np.zeros((n_chunks, steps, steps, width))
         self.h = np.zeros(n)
@@ -112,23 +112,22 @@ class Population:
 
     def draw(self, k: int) -> None:
         """Draw the innovations of step k: zeta_k, the probes pi_k, the selection s(k)."""
+        self.selection = self._draw_step(k, self.zeta, self.probes, self.selection)
+
+    def _draw_step(self, k: int, zeta: np.ndarray, probes: np.ndarray, selection: np.ndarray) -> np.ndarray:
+        """Store zeta_k and the probes pi_k of one replica; return its selection s(k)."""
         n = self.samples
-        self.zeta[:, k, :] = self.by_chunk(self._innovations(), self.zeta_dtype)
-        if self.response == "probe":
-            self.probes[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes.shape[1])), np.int8)
+        gaussian = self.rng.standard_normal(n)
+        if self.zeta_step != 1.0:  # in units of zeta_step (see __init__)
+            limit = np.iinfo(np.int16).max
+            gaussian = np.clip(np.rint(gaussian / self.zeta_step), -limit, limit)
+        zeta[:, k, :] = self.by_chunk(gaussian, self.zeta_dtype)
+        if probes.shape[1] > 0:
+            probes[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, probes.shape[1])), np.int8)
         algorithm = self.problem.algorithm
         if k == 0:
-            self.selection = algorithm.initial_selection(self.rng, n)
-        else:
-            self.selection = algorithm.next_selection(self.rng, self.selection, self.problem.dt)
-
-    def _innovations(self) -> np.ndarray:
-        """zeta_k of every sample, in units of ``zeta_step`` (see ``__init__``)."""
-        zeta = self.rng.standard_normal(self.samples)
-        if self.zeta_step == 1.0:
-            return zeta
-        limit = np.iinfo(np.int16).max
-        return np.clip(np.rint(zeta / self.zeta_step), -limit, limit)
+            return algorithm.initial_selection(self.rng, n)
+        return algorithm.next_selection(self.rng, selection, self.problem.dt)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
              with_errors: bool = False) -> KernelRow:
@@ -148,7 +147,7 @@ class Population:
             step(*args, self.probes, self.tangents, self.tangents_scale, *accumulators)
         else:
             step = kernels.population_step_exact if parallel else kernels.population_step_exact_serial
-            step(*args, self.tangents, *accumulators)
+            step(*args, self.probes, self.tangents, *accumulators)
         return self._kernel_row(k, with_errors=with_errors)
 
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
@@ -199,14 +198,7 @@ class TwoReplicaPopulation(Population):
 
     def draw(self, k: int) -> None:
         super().draw(k)  # zeta+ (in self.zeta), replica a's probes and selection
-        n = self.samples
-        self.zeta_minus[:, k, :] = self.by_chunk(self._innovations(), self.zeta_dtype)
-        self.probes_b[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, self.probes_b.shape[1])), np.int8)
-        algorithm = self.problem.algorithm
-        if k == 0:
-            self.selection_b = algorithm.initial_selection(self.rng, n)
-        else:
-            self.selection_b = algorithm.next_selection(self.rng, self.selection_b, self.problem.dt)
+        self.selection_b = self._draw_step(k, self.zeta_minus, self.probes_b, self.selection_b)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
              with_errors: bool = False) -> KernelRow:
