@@ -16,11 +16,15 @@ REFERENCE_ERROR = 0.005
 SUBPOPULATIONS = 8
 
 
+# Every path storage against the same independent numbers: the default (float32 paths,
+# int16 innovations) and compact (16-bit block floating point paths).
+@pytest.mark.parametrize("precision", ["single", "compact"])
 @pytest.mark.parametrize("algorithm, k, m_ref, C_ref, loss_ref", REFERENCE, ids=["gd", "sgd", "persistent-sgd"])
-def test_march_reproduces_reference_numbers(algorithm, k, m_ref, C_ref, loss_ref):
+def test_march_reproduces_reference_numbers(algorithm, k, m_ref, C_ref, loss_ref, precision):
     problem = dmft.Problem.from_flat(dataset="gmm2", alpha=2, delta=0.5, rho=0.5, ridge=0.1, loss="logistic",
                                      dt=0.1, init_variance=1.0, steps=k, **algorithm)
-    result = dmft.solve(problem, dmft.SolverOptions(samples=16_000, subpopulations=SUBPOPULATIONS, seed=1))
+    result = dmft.solve(problem, dmft.SolverOptions(samples=16_000, subpopulations=SUBPOPULATIONS, seed=1,
+                                                    precision=precision))
     # Reference error: THEORY's 0.005 at 1e4 samples, scaled for C, whose spread is ~3x larger.
     checks = [
         ("m", result.m[k], result.stderr["m"][k], m_ref, REFERENCE_ERROR),
