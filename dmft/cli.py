@@ -152,6 +152,8 @@ def main() -> None:
 @click.option("--gap-steps", type=str, help="Comma-separated steps at which to keep the gap distribution [final].")
 @click.option("--precision", type=click.Choice(list(PRECISIONS)),
               help="Path storage: float32, float64, or 16-bit block floating point [single].")
+@click.option("--memory-window", type=float,
+              help="Approximation for long stationary runs: R and K vanish beyond this time lag [0: none].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="HDF5 file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")

@@ -89,6 +89,11 @@ class Result:
             lines.append(f"  {name:<12}{value:.5g}{suffix}")
         for step in self.gaps:
             lines.append("  " + self.gap_summary(step).line())
+        edge, tail = self.diagnostics.get("memory_edge", np.nan), self.diagnostics.get("memory_tail", np.nan)
+        if self.options.memory_window > 0 and not np.isnan(edge):
+            lines.append(f"  memory window {self.options.memory_window:g}: |R| at its edge {edge:.2g}, "
+                         f"integral of |R| beyond it ~ {tail:.2g}"
+                         + ("  (large: widen the window)" if tail > 1e-2 else ""))
         if self.options.method == "iterate":
             lines.append(f"  converged   {self.diagnostics.get('converged')} after "
                          f"{self.diagnostics.get('iterations')} iterations")

@@ -49,6 +49,19 @@ def test_precision_option_reaches_the_solver_and_the_file(tmp_path):
     assert refused.exit_code == 2 and "--precision" in refused.output and not (tmp_path / "no.h5").exists()
 
 
+def test_memory_window_option_reaches_the_solver_the_file_and_the_summary(tmp_path):
+    out = tmp_path / "window.h5"
+    result = run("solve", "--output", str(out), "--memory-window", "0.3", *SMALL)
+    assert result.exit_code == 0, result.output
+    loaded = dmft.load(out)
+    assert loaded.options.memory_window == 0.3
+    lag = np.subtract.outer(np.arange(loaded.R.shape[0]), np.arange(loaded.R.shape[0]))
+    assert np.all(loaded.R[lag > 3] == 0.0) and np.any(loaded.R[lag == 3] != 0.0)
+    assert "memory window 0.3: |R| at its edge" in result.output and "integral of |R| beyond it" in result.output
+    refused = run("solve", "--output", str(tmp_path / "no.h5"), "--memory-window", "-1", *SMALL)
+    assert refused.exit_code != 0 and "memory_window" in refused.output and not (tmp_path / "no.h5").exists()
+
+
 def test_loaded_result_equals_the_solved_one(tmp_path):
     problem = dmft.Problem.from_flat(steps=6)
     options = dmft.SolverOptions(samples=300, subpopulations=2, method="iterate")

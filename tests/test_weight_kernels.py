@@ -14,7 +14,8 @@ K_STEP = 2 * kernels.R_BLOCK + 37  # three blocks, the last one partial
 SIZE = K_STEP + 2
 
 
-def weight_inputs(two_replicas: bool, seed: int = 0) -> dict:
+def weight_inputs(two_replicas: bool, seed: int = 0, window: int = SIZE) -> dict:
+    """Random inputs; with a memory window, K and R vanish more than ``window`` steps back."""
     rng = np.random.default_rng(seed)
     n = SIZE
 
@@ -35,13 +36,16 @@ def weight_inputs(two_replicas: bool, seed: int = 0) -> dict:
     )
     # Some zero response weights, as under a frozen selection (the kernel skips them).
     inputs["K"][K_STEP, ::7] = 0.0
+    lag = np.subtract.outer(np.arange(n), np.arange(n))
+    inputs["K"][lag > window] = 0.0
+    inputs["R"][lag > window] = 0.0
     return inputs
 
 
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
-            init_variance: float = 0.7, kernel=kernels.advance_weight_rows) -> dict:
+            init_variance: float = 0.7, kernel=kernels.advance_weight_rows, window: int = SIZE) -> dict:
     out = {name: value.copy() for name, value in inputs.items()}
-    kernel(k, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
+    kernel(k, window, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
            out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"])
     return out
 
@@ -49,16 +53,19 @@ def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1,
 @pytest.mark.parametrize("kernel", [kernels.advance_weight_rows, kernels.advance_weight_rows_serial],
                          ids=["threaded", "serial"])
 @pytest.mark.parametrize("two_replicas", [False, True])
-def test_weight_rows_match_the_equations_in_numpy(two_replicas, kernel):
+# A window of 300 steps spans two blocks of rows and starts inside one.
+@pytest.mark.parametrize("window", [SIZE, 300], ids=["exact", "memory window"])
+def test_weight_rows_match_the_equations_in_numpy(two_replicas, kernel, window):
     k, decay, dt, langevin, init_variance = K_STEP, 0.99, 0.1, 0.02, 0.7
-    inputs = weight_inputs(two_replicas)
-    out = advance(inputs, k, decay, dt, langevin, init_variance, kernel)
+    inputs = weight_inputs(two_replicas, window=window)
+    out = advance(inputs, k, decay, dt, langevin, init_variance, kernel, window)
     K, R, A, m = inputs["K"], inputs["R"], inputs["A"], inputs["m"]
     A_next = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1]
     m_next = decay * m[k] - dt * inputs["mu_hat"][k] - dt * K[k, : k + 1] @ m[: k + 1]
     # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]; R[k+1, k] = 1.
     R_next = decay * R[k, : k + 1] - dt * K[k, 1 : k + 1] @ R[1 : k + 1, : k + 1]
     R_next[k] = 1.0
+    R_next[: max(k + 1 - window, 0)] = 0.0  # outside the window
     np.testing.assert_allclose(out["A"][k + 1], A_next, rtol=1e-12)
     np.testing.assert_allclose(out["m"][k + 1], m_next, rtol=1e-12)
     np.testing.assert_allclose(out["R"][k + 1, : k + 1], R_next, rtol=1e-10, atol=1e-14)

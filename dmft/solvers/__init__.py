@@ -58,8 +58,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
             gaps.setdefault(k, []).append(values)
     arrays = {name: statistics[name].mean for name in names}
     stderr = {name: statistics[name].stderr for name in names if name not in KERNELS}
+    memory_edge, memory_tail = memory_cut(arrays["R"], options, problem.dt)
     diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub,
-                   "min_relative_pivot": min_pivot}
+                   "min_relative_pivot": min_pivot, "memory_edge": memory_edge, "memory_tail": memory_tail}
     diagnostics.update(kept)
     if options.method == "iterate":
         diagnostics["converged"] = all(r.converged for r in reports)
@@ -134,13 +135,34 @@ def check_memory(problem: Problem, options: SolverOptions) -> None:
                          "is available: use fewer --steps, fewer --samples or more --subpopulations")
 
 
+def memory_cut(R: np.ndarray, options: SolverOptions, dt: float) -> tuple[float, float]:
+    """(edge, tail) of the memory window: the largest |R(t, t')| at t - t' = memory_window,
+    the last lag kept, and an estimate of what the window drops, the integral of |R| over
+    the lags beyond it, extrapolating the decay from half the window to its edge as an
+    exponential (inf if R does not decay there). NaN without a window or when the run is
+    shorter than it.
+    """
+    window = options.memory_steps(dt)
+    if window is None or window >= R.shape[0]:
+        return float("nan"), float("nan")
+    edge = float(np.abs(np.diagonal(R, offset=-window)).max())
+    half = float(np.abs(np.diagonal(R, offset=-(window // 2))[window - window // 2:]).max())
+    if edge == 0.0:
+        return edge, 0.0
+    if half <= edge:
+        return edge, float("inf")
+    decay_time = (window - window // 2) * dt / np.log(half / edge)
+    return edge, edge * decay_time
+
+
 def _solve_one(problem, options, samples, seed, progress):
     def population(seed_sequence: np.random.SeedSequence) -> Population:
         return make_population(problem, samples, seed_sequence, options.response, options.probes,
                                options.chunk_size, options.replicas, options.precision)
 
+    memory_steps = options.memory_steps(problem.dt)
     if options.method == "march":
-        return march(problem, population(seed), progress, options.gap_steps), None
+        return march(problem, population(seed), progress, options.gap_steps, memory_steps), None
 
     def population_for_iteration(iteration: int) -> Population:
         if not options.resample:  # the same draws every iteration
@@ -148,7 +170,7 @@ def _solve_one(problem, options, samples, seed, progress):
         return population(np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (iteration,)))
 
     return iterate(problem, population_for_iteration, options.damping, options.tolerance, options.max_iterations,
-                   progress, options.gap_steps)
+                   progress, options.gap_steps, memory_steps)
 
 
 def _observable(problem: Problem, traj, name: str) -> np.ndarray:

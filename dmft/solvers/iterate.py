@@ -32,7 +32,7 @@ class IterationReport:
 
 def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
     """Recompute A, m, R, C on the whole window from the kernels stored in ``traj``."""
-    fresh = Trajectory.start(problem, traj.replicas)
+    fresh = Trajectory.start(problem, traj.replicas, traj.memory_steps)
     traj.A[:], traj.m[:], traj.R[:], traj.C[:] = fresh.A, fresh.m, fresh.R, fresh.C
     if traj.C_minus is not None:
         traj.C_minus[:] = 0.0
@@ -48,23 +48,27 @@ def iterate(
     max_iterations: int,
     progress: Callable[[int, int], None] | None = None,
     gap_steps: tuple[int, ...] = (),
+    memory_steps: int | None = None,
 ) -> tuple[Trajectory, IterationReport]:
-    """Fixed-point loop; ``make_population(i)`` gives the population of iteration i."""
+    """Fixed-point loop; ``make_population(i)`` gives the population of iteration i.
+
+    ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
+    """
     replicas = make_population(0).replicas
-    traj = Trajectory.start(problem, replicas)  # kernels start at zero: free dynamics
+    traj = Trajectory.start(problem, replicas, memory_steps)  # kernels start at zero: free dynamics
     report = IterationReport()
     n = problem.steps
     for iteration in range(max_iterations):
         weights_from_kernels(problem, traj)
         factors = PathFactors(traj)
         population = make_population(iteration)
-        new = Trajectory.start(problem, replicas)
+        new = Trajectory.start(problem, replicas, memory_steps)
         gamma_se = np.zeros_like(traj.Gamma_C)
         response_se = np.zeros_like(traj.K)
         for k in range(n + 1):
             L_rows = factors.rows(k)
             population.draw(k)
-            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k], with_errors=True)
+            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k], with_errors=True, first=traj.memory_start(k))
             new.set_kernel_row(k, row.gamma, row.response, row.mu_hat, row.gamma_minus)
             gamma_se[k, : k + 1] = row.gamma_stderr
             response_se[k, : k + 1] = row.response_stderr

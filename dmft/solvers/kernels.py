@@ -93,17 +93,85 @@ def _store_row(k, width, values, stored, scales, quantize):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _path_sums(k, width, L_row, R_row, Z, F, F_scale, g, memory):
-    """g_k = sum_{j<=k} L[k,j] zeta_j and memory = sum_{j<k} R[k,j] f_j of each sample."""
+def _add_rows(out, coefficients, scales, X, start, stop, width):
+    """out[s] += sum_{start<=j<stop} coefficients[j] scales[j] X[j, s].
+
+    Four rows per pass over ``out``: a quarter of the loads and stores of the accumulator
+    row per row of X read (the loop is bound by those, not by X's memory traffic).
+    """
+    j = start
+    while j + 4 <= stop:
+        c0, c1 = coefficients[j] * scales[j], coefficients[j + 1] * scales[j + 1]
+        c2, c3 = coefficients[j + 2] * scales[j + 2], coefficients[j + 3] * scales[j + 3]
+        for s in range(width):
+            out[s] += (c0 * X[j, s] + c1 * X[j + 1, s]) + (c2 * X[j + 2, s] + c3 * X[j + 3, s])
+        j += 4
+    while j < stop:
+        c = coefficients[j] * scales[j]
+        for s in range(width):
+            out[s] += c * X[j, s]
+        j += 1
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _four_dots(vector, X, j, width):
+    """sum_s vector[s] X[j + i, s] for i = 0..3, each into a local scalar in a loop that
+    stores nothing (REPRODUCIBLE)."""
+    dot0 = dot1 = dot2 = dot3 = 0.0
+    for s in range(width):
+        dot0 += vector[s] * X[j, s]
+        dot1 += vector[s] * X[j + 1, s]
+        dot2 += vector[s] * X[j + 2, s]
+        dot3 += vector[s] * X[j + 3, s]
+    return dot0, dot1, dot2, dot3
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _add_dots(acc, vector, X, scales, start, stop, width):
+    """acc[j] += scales[j] sum_s vector[s] X[j, s] for start <= j < stop, four rows at a time."""
+    j = start
+    while j + 4 <= stop:
+        dot0, dot1, dot2, dot3 = _four_dots(vector, X, j, width)
+        acc[j] += scales[j] * dot0
+        acc[j + 1] += scales[j + 1] * dot1
+        acc[j + 2] += scales[j + 2] * dot2
+        acc[j + 3] += scales[j + 3] * dot3
+        j += 4
+    while j < stop:
+        dot = 0.0
+        for s in range(width):
+            dot += vector[s] * X[j, s]
+        acc[j] += scales[j] * dot
+        j += 1
+
+
+@numba.njit(cache=True, inline="always", fastmath=FAST)
+def _path_sums(k, first, width, L_row, R_row, Z, F, F_scale, g, memory, unit_scales):
+    """g_k = sum_{j<=k} L[k,j] zeta_j and memory = sum_{first<=j<k} R[k,j] f_j of each sample.
+
+    ``first`` > 0 is the memory window: R[k,j] is taken as zero for j < first.
+    """
     for s in range(width):
         g[s] = L_row[k] * Z[k, s]
         memory[s] = 0.0
-    for j in range(k):
+    _add_rows(g, L_row, unit_scales, Z, 0, first, width)
+    # Inside the window one pass over both arrays (faster than two for float32 f).
+    j = first
+    while j + 4 <= k:
+        l0, l1, l2, l3 = L_row[j], L_row[j + 1], L_row[j + 2], L_row[j + 3]
+        r0, r1 = R_row[j] * F_scale[j], R_row[j + 1] * F_scale[j + 1]
+        r2, r3 = R_row[j + 2] * F_scale[j + 2], R_row[j + 3] * F_scale[j + 3]
+        for s in range(width):
+            g[s] += (l0 * Z[j, s] + l1 * Z[j + 1, s]) + (l2 * Z[j + 2, s] + l3 * Z[j + 3, s])
+            memory[s] += (r0 * F[j, s] + r1 * F[j + 1, s]) + (r2 * F[j + 2, s] + r3 * F[j + 3, s])
+        j += 4
+    while j < k:
         l_kj = L_row[j]
         r_kj = R_row[j] * F_scale[j]
         for s in range(width):
             g[s] += l_kj * Z[j, s]
             memory[s] += r_kj * F[j, s]
+        j += 1
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -144,8 +212,8 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_sca
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _tangent_memories(k, width, R_row, T, T_scale, memories):
-    """memories[p] = sum_{i<k} R[k,i] lam_i du_i of each probe p (THEORY.md section 3).
+def _tangent_memories(k, first, width, R_row, T, T_scale, memories):
+    """memories[p] = sum_{first<=i<k} R[k,i] lam_i du_i of each probe p (THEORY.md section 3).
 
     Needs nothing of step k, so it runs before the path sums: the chunk's f block is then
     the last one read before the column sums re-read it, the likeliest still in cache.
@@ -153,10 +221,7 @@ def _tangent_memories(k, width, R_row, T, T_scale, memories):
     for p in range(T.shape[0]):
         for s in range(width):
             memories[p, s] = 0.0
-        for i in range(k):
-            r_ki = R_row[i] * T_scale[p, i]
-            for s in range(width):
-                memories[p, s] += r_ki * T[p, i, s]
+        _add_rows(memories[p], R_row, T_scale[p], T[p], first, k, width)
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -176,12 +241,34 @@ def _finish_tangents(k, width, dt_delta, P, T, T_scale, lam_k, rows, tangent, we
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _columns(k, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch):
-    """Row k of Gamma_C and K from the chunk: for j < k, acc_gamma[j] += sum_s f_k f_j and
-    acc_response[j] += sum_p sum_s weights[p] pi_j; acc_gamma[k] += sum_s f_k^2. (K[k,k]
-    is lam_k: ``_add_diagonal_response``.) One pass reads f_j and the probes together.
+def _columns(k, first, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch, unit_scales):
+    """Row k of Gamma_C and K from the chunk: for j < k, acc_gamma[j] += sum_s f_k f_j and,
+    for first <= j < k (the memory window), acc_response[j] += sum_p sum_s weights[p] pi_j;
+    acc_gamma[k] += sum_s f_k^2. (K[k,k] is lam_k: ``_add_diagonal_response``.) The f
+    block was the last one the path sums read: it is re-read from cache.
     """
-    for j in range(k):
+    _add_dots(acc_gamma[ch], f_k, F, F_scale, 0, first, width)
+    # Inside the window one pass over f and the probes (faster than two).
+    j = first
+    while j + 4 <= k:
+        gamma0, gamma1, gamma2, gamma3 = _four_dots(f_k, F, j, width)
+        response0 = response1 = response2 = response3 = 0.0
+        for p in range(P.shape[0]):
+            dot0, dot1, dot2, dot3 = _four_dots(weights[p], P[p], j, width)
+            response0 += dot0
+            response1 += dot1
+            response2 += dot2
+            response3 += dot3
+        acc_gamma[ch, j] += F_scale[j] * gamma0
+        acc_gamma[ch, j + 1] += F_scale[j + 1] * gamma1
+        acc_gamma[ch, j + 2] += F_scale[j + 2] * gamma2
+        acc_gamma[ch, j + 3] += F_scale[j + 3] * gamma3
+        acc_response[ch, j] += response0
+        acc_response[ch, j + 1] += response1
+        acc_response[ch, j + 2] += response2
+        acc_response[ch, j + 3] += response3
+        j += 4
+    while j < k:
         gamma = 0.0
         response = 0.0
         for s in range(width):
@@ -191,6 +278,7 @@ def _columns(k, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch)
                 response += weights[p, s] * P[p, j, s]
         acc_gamma[ch, j] += F_scale[j] * gamma
         acc_response[ch, j] += response
+        j += 1
     diagonal = 0.0
     for s in range(width):
         diagonal += f_k[s] * f_k[s]
@@ -217,44 +305,52 @@ def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_probe(
-    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, probes, lam_du, lam_du_scale, chunk_starts,
-    acc_gamma, acc_response, acc_obs, h_out, scratch,
+    k, first, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, probes, lam_du, lam_du_scale,
+    chunk_starts, acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with random-probe responses (THEORY.md section 3).
+
+    ``first`` is the start of the memory window: R[k,j] and K[k,j] are taken as zero for
+    j < first (0: no window).
 
     Per chunk: the probe tangents' memory sums (one pass over lam du per probe), the row
     sums that give u_k (one pass over zeta and f), the outputs, then the column sums of
     Gamma_C and K (which re-read the chunk's f block: it is the last one read before them).
     """
     dt_delta = params[DT] * params[DELTA]
+    unit_scales = np.ones(k + 1)
     for ch in prange(chunk_starts.shape[0] - 1):
         start = chunk_starts[ch]
         width = chunk_starts[ch + 1] - start
         rows = scratch[ch]
         weights = rows[N_SCRATCH:]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        _tangent_memories(k, width, R_row, lam_du[ch], lam_du_scale[ch], weights)
-        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
+        _tangent_memories(k, first, width, R_row, lam_du[ch], lam_du_scale[ch], weights)
+        _path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY], unit_scales)
         _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
                  rows[F_K], rows[LAM_K], h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
         _finish_tangents(k, width, dt_delta, probes[ch], lam_du[ch], lam_du_scale[ch], rows[LAM_K], weights,
                          rows[TANGENT_MEMORY], 1.0, codes[QUANTIZE] == 1)
-        _columns(k, width, f[ch], f_scale[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch)
+        _columns(k, first, width, f[ch], f_scale[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch,
+                 unit_scales)
         _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 1.0)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_exact(
-    k, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, no_probes, lam_S, chunk_starts,
+    k, first, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, no_probes, lam_S, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out, scratch,
 ):
     """Step k of every sample with the exact tangent matrix S[k,j] = du_k/dP_j.
 
     S[k,j] = delta_kj - dt Delta sum_{j<=i<k} R[k,i] lam_i S[i,j]; stores lam_k S[k,j]
     in lam_S[chunk, k, j, s]. O(k^2) per sample per step: the reference for small problems.
-    ``no_probes`` has zero probes: the column sums then give Gamma_C only.
+    ``no_probes`` has zero probes: the column sums then give Gamma_C only. With a memory
+    window (``first`` > 0) only the columns j >= first are needed, and they only involve
+    rows i >= j of S.
     """
     dt_delta = params[DT] * params[DELTA]
+    unit_scales = np.ones(k + 1)
     for ch in prange(chunk_starts.shape[0] - 1):
         start = chunk_starts[ch]
         width = chunk_starts[ch + 1] - start
@@ -263,12 +359,12 @@ def population_step_exact(
         tangent_memory = rows[TANGENT_MEMORY]
         S_chunk = lam_S[ch]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        _path_sums(k, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
+        _path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY], unit_scales)
         _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
                  rows[F_K], lam_k, h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
-        _columns(k, width, f[ch], f_scale[ch], rows[F_K], no_probes[ch], rows[N_SCRATCH:], acc_gamma, acc_response,
-                 ch)
-        for j in range(k + 1):
+        _columns(k, first, width, f[ch], f_scale[ch], rows[F_K], no_probes[ch], rows[N_SCRATCH:], acc_gamma,
+                 acc_response, ch, unit_scales)
+        for j in range(first, k + 1):
             for s in range(width):
                 tangent_memory[s] = 0.0
             for i in range(j, k):
@@ -286,7 +382,7 @@ def population_step_exact(
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def population_step_two_replicas(
-    k, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
+    k, first, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
     f_a_scale, f_b_scale, probes_a, probes_b, lam_du_a, lam_du_b, lam_du_a_scale, lam_du_b_scale, chunk_starts,
     acc_gamma, acc_gamma_minus, acc_response, acc_obs, h_a, h_b, scratch,
 ):
@@ -299,9 +395,11 @@ def population_step_two_replicas(
 
     g^a and g^b are stored by one loop and read back by the next, so that fast-math cannot
     regroup (g+ +- g-)/sqrt(2) with the sums that follow: it once did so differently for
-    the two signs, and GD replicas (g- = 0) came out unequal in the last bit.
+    the two signs, and GD replicas (g- = 0) came out unequal in the last bit. ``first``:
+    the memory window, as in ``population_step_probe``.
     """
     dt_delta = params[DT] * params[DELTA]
+    unit_scales = np.ones(k + 1)
     root_half = math.sqrt(0.5)
     n_probes = probes_a.shape[1]
     for ch in prange(chunk_starts.shape[0] - 1):
@@ -314,10 +412,12 @@ def population_step_two_replicas(
             acc_gamma_minus[ch, j] = 0.0
         weights_a = rows[N_SCRATCH:N_SCRATCH + n_probes]
         weights_b = rows[N_SCRATCH + n_probes:]
-        _tangent_memories(k, width, R_row, lam_du_a[ch], lam_du_a_scale[ch], weights_a)
-        _tangent_memories(k, width, R_row, lam_du_b[ch], lam_du_b_scale[ch], weights_b)
-        _path_sums(k, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, rows[MEMORY])
-        _path_sums(k, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b, rows[MEMORY_B])
+        _tangent_memories(k, first, width, R_row, lam_du_a[ch], lam_du_a_scale[ch], weights_a)
+        _tangent_memories(k, first, width, R_row, lam_du_b[ch], lam_du_b_scale[ch], weights_b)
+        _path_sums(k, first, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, rows[MEMORY],
+                   unit_scales)
+        _path_sums(k, first, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b, rows[MEMORY_B],
+                   unit_scales)
         for s in range(width):
             g_plus = g_a[s]
             g_minus = g_b[s]
@@ -348,7 +448,7 @@ def population_step_two_replicas(
                 gamma_minus += (fa_k[s] - fb_k[s]) * (scale_a * Fa[j, s] - scale_b * Fb[j, s])
             acc_gamma[ch, j] += 0.5 * (scale_a * gamma_a + scale_b * gamma_b)
             acc_gamma_minus[ch, j] += 0.5 * gamma_minus
-            if j < k:
+            if first <= j < k:
                 response = 0.0
                 for p in range(n_probes):
                     for s in range(width):
@@ -443,26 +543,29 @@ def _balanced(t, n):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _sum_of_partials(partials, i):
-    """sum over blocks, in block order, of partials[block, i]: the blocks of rows j > i."""
+def _sum_of_partials(partials, i, origin):
+    """sum over blocks, in block order, of partials[block, i]; block b holds rows j from
+    origin + b R_BLOCK on, and only blocks with rows j > i can be nonzero."""
     total = 0.0
-    for block in range(i // R_BLOCK, partials.shape[0]):
+    for block in range(max(i - origin, 0) // R_BLOCK, partials.shape[0]):
         total += partials[block, i]
     return total
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _lower_triangle_times(M, r, first, last, dots, partial):
-    """Rows first..last-1 of the lower triangle of symmetric M against r.
+def _lower_triangle_times(M, r, start, first, last, dots, partial):
+    """Rows first..last-1 of the lower triangle of symmetric M against r (zero before ``start``).
 
-    dots[j] = sum_{i<=j} M[j,i] r_i (complete), partial[i] += M[j,i] r_j for i < j (the
-    upper triangle's share, to be added up over blocks of rows).
+    dots[j] = sum_{start<=i<=j} M[j,i] r_i (complete), partial[i] += M[j,i] r_j for i < j
+    (the upper triangle's share, to be added up over blocks of rows).
     """
     for j in range(first, last):
         r_j = r[j]
         s = 0.0
-        for i in range(j):
-            s += M[j, i] * r[i]
+        row = M[j, start:j]
+        r_part = r[start:j]
+        for i in range(j - start):
+            s += row[i] * r_part[i]
         # A separate loop: one that both sums into a scalar and stores would be compiled with
         # a run-time aliasing check, whose outcome depends on where the arrays lie in memory,
         # choosing between two summation orders (REPRODUCIBLE below).
@@ -472,18 +575,27 @@ def _lower_triangle_times(M, r, first, last, dots, partial):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
-def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma, C, Gamma_minus, C_minus):
+def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma, C, Gamma_minus,
+                        C_minus):
     """Step k+1 of the weight side from kernel rows 0..k (THEORY.md section 2).
 
     A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows).
     Every loop is parallel over output elements, each summed in a fixed order, so the
     numbers do not depend on the number of threads. Only lower triangles are read: R is
     strictly lower triangular and Gamma symmetric. ``langevin`` = 2 T dt.
+
+    ``window`` is the memory window in steps: R[k', i] and K[k', i] are zero for
+    k' - i > window (window > k: none). Then R row k+1 costs O(window^2) and the noise and
+    C row O(window k) instead of O(k^2).
     """
+    # Loops over [first, last) run over slices from 0: a loop from a variable start ran 2-2.5
+    # times slower (measured at k = 2000).
     two_replicas = C_minus.shape[0] > 0
+    k_first = max(k - window, 0)  # K[k, j] = 0 for j < k_first
+    r_first = max(k + 1 - window, 0)  # R[k+1, i] = 0 for i < r_first
     a_sum = 0.0
     m_sum = 0.0
-    for j in range(k + 1):
+    for j in range(k_first, k + 1):
         a_sum += K[k, j] * A[j]
         m_sum += K[k, j] * m[j]
     A[k + 1] = decay * A[k] - dt * a_sum
@@ -491,51 +603,64 @@ def advance_weight_rows(k, decay, dt, langevin, init_variance, K, R, A, m, mu_ha
     # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]. Each block of rows j adds
     # its share into its own partial row (rows of R stream whole); partials are added in
     # block order, so the sum is fixed whatever the threads.
-    n_blocks = (k + R_BLOCK) // R_BLOCK
+    j_first = max(k_first, 1)
+    n_blocks = (k + R_BLOCK - j_first) // R_BLOCK
     r_partials = np.zeros((n_blocks, k + 1))
     for t in prange(n_blocks):
         block = _balanced(t, n_blocks)
         partial = r_partials[block]
-        for j in range(max(block * R_BLOCK, 1), min((block + 1) * R_BLOCK, k + 1)):
+        for j in range(j_first + block * R_BLOCK, min(j_first + (block + 1) * R_BLOCK, k + 1)):
             weight = -dt * K[k, j]
             if weight != 0.0:
-                for i in range(j):
-                    partial[i] += weight * R[j, i]
-    for i in prange(k + 1):
-        R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i)
+                target = partial[r_first:j]
+                row = R[j, r_first:j]
+                for i in range(j - r_first):
+                    target[i] += weight * row[i]
+    for i in prange(r_first, k + 1):
+        R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i, j_first)
     R[k + 1, k] = 1.0
     # noise = (dt^2 Gamma + 2 T dt) r with r = R[k+1, :k+1], reading only the lower triangle
     # of Gamma: row j gives its dot product with r and scatters Gamma[j, i] r_j to i < j.
     # Each block of rows scatters into its own partial vector; partials are added in block
-    # order, so the sum is fixed whatever the threads.
+    # order, so the sum is fixed whatever the threads. r vanishes before r_first: only rows
+    # j >= r_first contribute.
     r = R[k + 1]
     n_matrices = 2 if two_replicas else 1
-    dots = np.empty((n_matrices, k + 1))
+    n_blocks = (k + R_BLOCK - r_first) // R_BLOCK
+    dots = np.zeros((n_matrices, k + 1))
     partials = np.zeros((n_matrices, n_blocks, k + 1))
     for t in prange(n_matrices * n_blocks):
         which = t // n_blocks
         block = _balanced(t % n_blocks, n_blocks)
-        _lower_triangle_times(Gamma if which == 0 else Gamma_minus, r, block * R_BLOCK,
-                              min((block + 1) * R_BLOCK, k + 1), dots[which], partials[which, block])
+        first = r_first + block * R_BLOCK
+        _lower_triangle_times(Gamma if which == 0 else Gamma_minus, r, r_first, first,
+                              min(first + R_BLOCK, k + 1), dots[which], partials[which, block])
     dt2 = dt * dt
     noise = np.empty(k + 1)
     noise_minus = np.empty(k + 1 if two_replicas else 0)
     for i in prange(k + 1):
         for which in range(n_matrices):
-            value = langevin * r[i] + dt2 * (dots[which, i] + _sum_of_partials(partials[which], i))
+            value = langevin * r[i] + dt2 * (dots[which, i] + _sum_of_partials(partials[which], i, r_first))
             if which == 0:
                 noise[i] = value
             else:
                 noise_minus[i] = value
-    # C[k+1, j'] = s0^2 A_{k+1} A_j' + m_{k+1} m_j' + sum_{i<j'} R[j', i] noise_i: rows are independent.
+    # C[k+1, j'] = s0^2 A_{k+1} A_j' + m_{k+1} m_j' + sum_{j'-window<=i<j'} R[j', i] noise_i:
+    # rows are independent.
     for t in prange(k + 2):
         jp = _balanced(t, k + 2)
         s = 0.0
         s_minus = 0.0
-        for i in range(jp if jp <= k else k + 1):
-            s += R[jp, i] * noise[i]
-            if two_replicas:
-                s_minus += R[jp, i] * noise_minus[i]
+        i_first = max(jp - window, 0)
+        i_last = jp if jp <= k else k + 1
+        row = R[jp, i_first:i_last]
+        noise_part = noise[i_first:i_last]
+        for i in range(i_last - i_first):
+            s += row[i] * noise_part[i]
+        if two_replicas:
+            minus_part = noise_minus[i_first:i_last]
+            for i in range(i_last - i_first):
+                s_minus += row[i] * minus_part[i]
         value = init_variance * A[k + 1] * A[jp] + m[k + 1] * m[jp] + s
         C[k + 1, jp] = value
         C[jp, k + 1] = value

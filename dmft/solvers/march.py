@@ -64,15 +64,18 @@ class PathFactors:
 
 
 def march(problem: Problem, population: Population, progress: Progress | None = None,
-          gap_steps: tuple[int, ...] = ()) -> Trajectory:
-    """Solve the DMFT in one causal pass over k = 0..N; keep the gaps at ``gap_steps`` and N."""
-    traj = Trajectory.start(problem, population.replicas)
+          gap_steps: tuple[int, ...] = (), memory_steps: int | None = None) -> Trajectory:
+    """Solve the DMFT in one causal pass over k = 0..N; keep the gaps at ``gap_steps`` and N.
+
+    ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
+    """
+    traj = Trajectory.start(problem, population.replicas, memory_steps)
     factors = PathFactors(traj)
     n = problem.steps
     for k in range(n + 1):
         L_rows = factors.rows(k)
         population.draw(k)
-        row = population.step(k, L_rows, traj.R[k, :k], traj.m[k])
+        row = population.step(k, L_rows, traj.R[k, :k], traj.m[k], first=traj.memory_start(k))
         traj.set_kernel_row(k, row.gamma, row.response, row.mu_hat, row.gamma_minus)
         traj.train_loss[k], traj.train_error[k] = row.train_loss, row.train_error
         if k in gap_steps or k == n:

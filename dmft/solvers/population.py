@@ -130,16 +130,17 @@ class Population:
         return algorithm.next_selection(self.rng, selection, self.problem.dt)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
-             with_errors: bool = False) -> KernelRow:
+             with_errors: bool = False, first: int = 0) -> KernelRow:
         """Advance all samples to step k (after ``draw(k)``) and estimate kernel row k.
 
         ``L_rows`` holds row k of the Cholesky factor of C (one replica). ``with_errors``
         adds the batch-means standard errors of the rows (the fixed-point loop needs them).
+        ``first``: the memory window; R[k, j] and K[k, j] are taken as zero for j < first.
         """
         (L_row,) = L_rows
         # zeta is stored in units of zeta_step, a power of 2: scaling L by it is exact.
-        args = (k, L_row * self.zeta_step, R_row, float(m_k), self.params, self.codes, self.c, self.y, self.selection,
-                self.zeta, self.f, self.f_scale)
+        args = (k, first, L_row * self.zeta_step, R_row, float(m_k), self.params, self.codes, self.c, self.y,
+                self.selection, self.zeta, self.f, self.f_scale)
         accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.scratch)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         if self.response == "probe":
@@ -201,13 +202,13 @@ class TwoReplicaPopulation(Population):
         self.selection_b = self._draw_step(k, self.zeta_minus, self.probes_b, self.selection_b)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
-             with_errors: bool = False) -> KernelRow:
+             with_errors: bool = False, first: int = 0) -> KernelRow:
         """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
         L_plus_row, L_minus_row = (row * self.zeta_step for row in L_rows)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         step = kernels.population_step_two_replicas if parallel else kernels.population_step_two_replicas_serial
         step(
-            k, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
+            k, first, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
             self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b, self.f_scale,
             self.f_b_scale, self.probes, self.probes_b, self.tangents, self.tangents_b, self.tangents_scale,
             self.tangents_b_scale, self.chunk_starts,

@@ -35,20 +35,28 @@ class Trajectory:
     min_relative_pivot: float = np.inf
     # Gap distribution y phi(h_k) of the population at recorded steps k.
     gaps: dict[int, np.ndarray] = field(default_factory=dict)
+    # Memory window in steps: R[k, j] and K[k, j] are zero for k - j > memory_steps
+    # (memory_steps > N: the exact equations).
+    memory_steps: int = 2**62
 
     @classmethod
-    def start(cls, problem: Problem, replicas: int = 1) -> "Trajectory":
+    def start(cls, problem: Problem, replicas: int = 1, memory_steps: int | None = None) -> "Trajectory":
         n = problem.steps + 1
         traj = cls(
             A=np.zeros(n), m=np.zeros(n), R=np.zeros((n, n)), C=np.zeros((n, n)),
             Gamma_C=np.zeros((n, n)), K=np.zeros((n, n)), mu_hat=np.zeros(n),
             train_loss=np.full(n, np.nan), train_error=np.full(n, np.nan),
+            memory_steps=n if memory_steps is None else memory_steps,
         )
         if replicas == 2:
             traj.Gamma_minus, traj.C_minus = np.zeros((n, n)), np.zeros((n, n))
         traj.A[0] = 1.0
         traj.C[0, 0] = problem.init_variance
         return traj
+
+    def memory_start(self, k: int) -> int:
+        """First j with R[k, j] and K[k, j] inside the memory window (0 without a window)."""
+        return max(k - self.memory_steps, 0)
 
     @property
     def replicas(self) -> int:
@@ -77,8 +85,9 @@ def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
     two = traj.C_minus is not None
     kernel = advance_weight_rows if k >= WEIGHTS_PARALLEL_FROM else advance_weight_rows_serial
     kernel(
-        k, 1.0 - problem.dt * problem.ridge, problem.dt, 2.0 * problem.algorithm.temperature * problem.dt,
-        problem.init_variance, traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_C, traj.C,
+        k, min(traj.memory_steps, k + 1), 1.0 - problem.dt * problem.ridge, problem.dt,
+        2.0 * problem.algorithm.temperature * problem.dt, problem.init_variance,
+        traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_C, traj.C,
         traj.Gamma_minus if two else _NO_ROWS, traj.C_minus if two else _NO_ROWS,
     )
     check_finite(k + 1, traj)

@@ -1,0 +1,120 @@
+"""The memory window (SolverOptions.memory_window): R and K cut beyond a time lag.
+
+The error it introduces is measured against the exact solution of square-loss GD with a
+ridge (whose responses decay), and against the full equations for the same draws.
+"""
+
+import numpy as np
+import pytest
+
+import dmft
+from exact_square_gd import exact_square_gd
+from stats import max_z, z_threshold
+
+ALPHA, DELTA, RIDGE, DT, STEPS = 2.0, 0.5, 1.0, 0.1, 80
+SUBPOPULATIONS = 8
+LAG = np.subtract.outer(np.arange(STEPS + 1), np.arange(STEPS + 1))
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return exact_square_gd(ALPHA, DELTA, RIDGE, DT, STEPS, 1.0)
+
+
+def square_gd(response, memory_window):
+    problem = dmft.Problem.from_flat(dataset="random-labels", loss="square", algorithm="gd", alpha=ALPHA,
+                                     delta=DELTA, ridge=RIDGE, dt=DT, steps=STEPS, init_variance=1.0)
+    return dmft.solve(problem, dmft.SolverOptions(samples=8000, subpopulations=SUBPOPULATIONS, response=response,
+                                                  seed=3, memory_window=memory_window))
+
+
+@pytest.mark.parametrize("response", ["exact", "probe"])
+@pytest.mark.parametrize("window", [1.0, 2.0])
+def test_the_error_of_the_window_is_of_the_order_of_the_memory_it_drops(exact, response, window):
+    C, R, _, _ = exact
+    steps = int(round(window / DT))
+    inside, outside = (LAG > 0) & (LAG <= steps), LAG > steps
+    edge = np.abs(R[LAG == steps]).max()
+    # What the window drops: the integral of |R| over the lags beyond it.
+    tail = max(DT * np.abs(R[k, : k - steps]).sum() for k in range(steps + 1, STEPS + 1))
+    result = square_gd(response, window)
+    # The diagnostics: R at the edge, and the tail extrapolated from inside the window.
+    assert result.diagnostics["memory_edge"] == pytest.approx(edge, rel=1e-9 if response == "exact" else 0.1)
+    assert result.diagnostics["memory_tail"] == pytest.approx(tail, rel=0.2)
+    assert np.all(result.R[outside] == 0.0)
+    # Inside the window R only involves K inside it: with exact responses (no noise for
+    # square-loss GD) it is the exact R; with probes, within Monte Carlo error.
+    if response == "exact":
+        np.testing.assert_allclose(result.R[inside], R[inside], rtol=0, atol=1e-12)
+    else:
+        threshold = z_threshold(SUBPOPULATIONS, comparisons=STEPS + 1)
+        assert max_z(np.where(inside, result.R - R, 0.0), result.stderr["R"]) < threshold
+    # C loses that memory: an error of the order of the tail (0.65-0.7 of it measured here).
+    # Entry by entry it is at most the tail plus 4 standard errors, and somewhere it exceeds
+    # 4 standard errors by a tenth of the tail (these windows are short enough for the
+    # error to stand out of the Monte Carlo noise).
+    error, monte_carlo = np.abs(result.C - C), 4 * result.stderr["C"]
+    assert np.all(error <= tail + monte_carlo)
+    assert (error - monte_carlo).max() > 0.1 * tail
+
+
+def persistent_sgd(steps, ridge=0.5, persistence_time=2.0):
+    return dmft.Problem.from_flat(dataset="gmm2", alpha=2, delta=0.5, ridge=ridge, loss="logistic",
+                                  algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=persistence_time,
+                                  dt=0.1, steps=steps)
+
+
+def test_a_window_longer_than_the_run_changes_nothing():
+    problem = persistent_sgd(40)
+    base = dict(samples=3000, subpopulations=2, seed=1)
+    full = dmft.solve(problem, dmft.SolverOptions(**base))
+    longer = dmft.solve(problem, dmft.SolverOptions(**base, memory_window=4.1))
+    for name in ("m", "C", "R", "K", "Gamma_C", "train_loss"):
+        np.testing.assert_array_equal(getattr(longer, name), getattr(full, name), err_msg=name)
+    assert np.isnan(longer.diagnostics["memory_edge"]) and np.isnan(longer.diagnostics["memory_tail"])
+
+
+def test_persistent_sgd_converges_to_the_full_equations_as_the_window_grows():
+    # Same draws with and without the window: the difference is the window's error alone.
+    # It falls with the window, below the Monte Carlo error once the dropped tail is a few 1e-3.
+    problem = persistent_sgd(200)
+    base = dict(samples=4000, subpopulations=4, seed=2)
+    full = dmft.solve(problem, dmft.SolverOptions(**base))
+    errors, tails = [], []
+    for window in (2.0, 4.0, 12.0):
+        result = dmft.solve(problem, dmft.SolverOptions(**base, memory_window=window))
+        errors.append(max(np.abs(result.m - full.m).max() / full.stderr["m"].max(),
+                          np.abs(result.C - full.C).max() / full.stderr["C"].max()))
+        tails.append(result.diagnostics["memory_tail"])
+    assert tails[0] > tails[1] > tails[2] and tails[2] < 5e-3, tails
+    assert errors[0] > errors[1] > errors[2], errors
+    assert errors[0] > 3  # a short window is visibly wrong...
+    assert errors[2] < 1  # ...a long enough one is within the Monte Carlo error
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_iterate_without_resampling_is_the_windowed_march_exactly(replicas):
+    # The fixed point of the loop on one set of draws is the march's answer, window included.
+    problem = persistent_sgd(25, ridge=0.1, persistence_time=1.0)
+    base = dict(samples=2000, subpopulations=1, seed=5, memory_window=0.8, replicas=replicas)
+    march = dmft.solve(problem, dmft.SolverOptions(**base))
+    iterate = dmft.solve(problem, dmft.SolverOptions(**base, method="iterate", resample=False, damping=0.0,
+                                                     tolerance=1e-9, max_iterations=problem.steps + 2))
+    assert iterate.diagnostics["converged"]
+    assert np.all(march.R[LAG[:26, :26] > 8] == 0.0) and np.all(march.K[LAG[:26, :26] > 8] == 0.0)
+    names = ("m", "C", "R", "K", "Gamma_C", "train_loss") + (("distance",) if replicas == 2 else ())
+    for name in names:
+        np.testing.assert_allclose(getattr(iterate, name), getattr(march, name), rtol=0, atol=1e-9, err_msg=name)
+
+
+def test_gd_replicas_stay_equal_with_a_window():
+    problem = dmft.Problem.from_flat(dataset="random-labels", alpha=0.5, loss="square-hinge", margin=1.0, ridge=0.2,
+                                     algorithm="gd", dt=0.1, steps=60)
+    result = dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=2, replicas=2, memory_window=1.5))
+    assert np.all(result.distance == 0.0)
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("inf"), float("nan"), True])
+def test_a_bad_window_is_refused_by_name(bad):
+    with pytest.raises(dmft.ParameterError, match="memory_window"):
+        dmft.SolverOptions(memory_window=bad)
