@@ -212,7 +212,8 @@ def _read_result(group: h5py.Group, attrs: dict[str, Any]) -> Result:
               if f"{name}_stderr" in group}
     gaps = {int(d.attrs["step"]): d[()] for d in group["gaps"].values()} if "gaps" in group else {}
     diagnostics: dict[str, Any] = {}
-    for key in ("wall_time", "subpopulations", "min_relative_pivot", "converged", "iterations"):
+    for key in ("wall_time", "subpopulations", "min_relative_pivot", "converged", "iterations", "memory_edge",
+                "memory_edge_stderr", "memory_tail"):
         if key in attrs:
             diagnostics[key] = _native(attrs[key])
     for name in group["diagnostics"]:
@@ -237,12 +238,18 @@ def load(path: str | os.PathLike) -> Result:
             raise FileFormatError(f"{path}: incomplete dmft file, missing {error}") from None
 
 
-def _native(value: Any) -> Any:
-    """numpy scalars from h5py attributes -> Python scalars; JSON lists (see _attribute) -> tuples."""
+def attribute_value(value: Any) -> Any:
+    """An h5py attribute as a Python value: numpy scalars -> Python scalars, bytes -> str."""
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()  # np.bytes_ gives bytes
     if isinstance(value, bytes):
-        value = value.decode()
+        return value.decode()
+    return value
+
+
+def _native(value: Any) -> Any:
+    """A stored parameter: ``attribute_value``, and JSON lists (see _attribute) -> tuples."""
+    value = attribute_value(value)
     if isinstance(value, str) and value.startswith("["):
         return tuple(json.loads(value))
     return value

@@ -89,11 +89,16 @@ class Result:
             lines.append(f"  {name:<12}{value:.5g}{suffix}")
         for step in self.gaps:
             lines.append("  " + self.gap_summary(step).line())
-        edge, tail = self.diagnostics.get("memory_edge", np.nan), self.diagnostics.get("memory_tail", np.nan)
+        edge, edge_error, tail = (self.diagnostics.get(key, np.nan) for key in
+                                  ("memory_edge", "memory_edge_stderr", "memory_tail"))
         if self.options.memory_window > 0 and not np.isnan(edge):
-            lines.append(f"  memory window {self.options.memory_window:g}: |R| at its edge {edge:.2g}, "
-                         f"integral of |R| beyond it ~ {tail:.2g}"
-                         + ("  (large: widen the window)" if tail > 1e-2 else ""))
+            line = f"  memory window {self.options.memory_window:g}: |R| at its edge {edge:.2g}"
+            if edge <= 5 * edge_error:  # the largest of many noisy values: 3-4 standard errors
+                line += f" +- {edge_error:.2g}, within Monte Carlo error: the window cuts no measurable memory"
+            else:
+                line += f", integral of |R| beyond it ~ {tail:.2g}"
+                line += "  (large: widen the window)" if tail > 1e-2 else ""
+            lines.append(line)
         if self.options.method == "iterate":
             lines.append(f"  converged   {self.diagnostics.get('converged')} after "
                          f"{self.diagnostics.get('iterations')} iterations")

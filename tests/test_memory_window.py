@@ -114,6 +114,38 @@ def test_gd_replicas_stay_equal_with_a_window():
     assert np.all(result.distance == 0.0)
 
 
+def test_the_window_diagnostics_on_known_responses():
+    from dmft.solvers import memory_cut
+
+    steps, dt, decay_time = 400, 0.1, 3.0
+    lag = np.subtract.outer(np.arange(steps + 1), np.arange(steps + 1)) * dt
+    R = np.where(lag > 0, np.exp(-np.maximum(lag - dt, 0) / decay_time), 0.0)
+    stderr = np.full_like(R, 1e-4)
+    window = dmft.SolverOptions(memory_window=6.0)
+    cut = memory_cut(R, stderr, window, dt)
+    assert cut["memory_edge"] == pytest.approx(np.exp(-5.9 / decay_time), rel=1e-12)
+    assert cut["memory_edge_stderr"] == pytest.approx(1e-4)
+    # The tail extrapolated from T/2..T is the exact integral of the exponential beyond T
+    # (up to the grid: a Riemann sum of step dt).
+    exact_tail = dt * np.exp(-6.0 / decay_time) / (1 - np.exp(-dt / decay_time))
+    assert cut["memory_tail"] == pytest.approx(exact_tail, rel=0.02)
+    # Flat beyond T/2 (a noise floor): no decay to extrapolate.
+    assert memory_cut(np.where(lag > 3.0, R[lag == 3.0].max(), R), stderr, window, dt)["memory_tail"] == np.inf
+    # No window, no diagnostics.
+    assert all(np.isnan(value) for value in memory_cut(R, stderr, dmft.SolverOptions(), dt).values())
+
+
+def test_the_summary_says_when_the_edge_is_lost_in_the_noise():
+    # R decays as exp(-0.5 t) here: at t - t' = 25 it is 1e-5, far below its Monte Carlo
+    # error, and the extrapolated tail would only measure noise.
+    result = dmft.solve(persistent_sgd(300), dmft.SolverOptions(samples=2000, subpopulations=4, seed=2,
+                                                                memory_window=25.0))
+    assert result.diagnostics["memory_edge"] < 5 * result.diagnostics["memory_edge_stderr"]
+    assert "within Monte Carlo error: the window cuts no measurable memory" in result.summary()
+    short = dmft.solve(persistent_sgd(100), dmft.SolverOptions(samples=2000, subpopulations=4, memory_window=2.0))
+    assert "(large: widen the window)" in short.summary()
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("inf"), float("nan"), True])
 def test_a_bad_window_is_refused_by_name(bad):
     with pytest.raises(dmft.ParameterError, match="memory_window"):

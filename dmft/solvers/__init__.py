@@ -58,9 +58,8 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
             gaps.setdefault(k, []).append(values)
     arrays = {name: statistics[name].mean for name in names}
     stderr = {name: statistics[name].stderr for name in names if name not in KERNELS}
-    memory_edge, memory_tail = memory_cut(arrays["R"], options, problem.dt)
     diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub,
-                   "min_relative_pivot": min_pivot, "memory_edge": memory_edge, "memory_tail": memory_tail}
+                   "min_relative_pivot": min_pivot, **memory_cut(arrays["R"], stderr["R"], options, problem.dt)}
     diagnostics.update(kept)
     if options.method == "iterate":
         diagnostics["converged"] = all(r.converged for r in reports)
@@ -135,24 +134,30 @@ def check_memory(problem: Problem, options: SolverOptions) -> None:
                          "is available: use fewer --steps, fewer --samples or more --subpopulations")
 
 
-def memory_cut(R: np.ndarray, options: SolverOptions, dt: float) -> tuple[float, float]:
-    """(edge, tail) of the memory window: the largest |R(t, t')| at t - t' = memory_window,
-    the last lag kept, and an estimate of what the window drops, the integral of |R| over
-    the lags beyond it, extrapolating the decay from half the window to its edge as an
-    exponential (inf if R does not decay there). NaN without a window or when the run is
-    shorter than it.
+def memory_cut(R: np.ndarray, R_stderr: np.ndarray, options: SolverOptions, dt: float) -> dict[str, float]:
+    """Diagnostics of the memory window (all NaN without one, or when the run is shorter).
+
+    memory_edge: the largest |R(t, t')| at t - t' = memory_window, the last lag kept, and
+    memory_edge_stderr the RMS standard error along that lag (NaN with one subpopulation;
+    pure noise gives a largest |R| of 3-4 of it over hundreds of steps). memory_tail: an
+    estimate of what the window drops, the integral of |R| over the lags beyond it,
+    extrapolating the decay from half the window to its edge as an exponential (inf if R
+    does not decay there, as when it has reached its Monte Carlo noise).
     """
+    cut = {"memory_edge": np.nan, "memory_edge_stderr": np.nan, "memory_tail": np.nan}
     window = options.memory_steps(dt)
     if window is None or window >= R.shape[0]:
-        return float("nan"), float("nan")
-    edge = float(np.abs(np.diagonal(R, offset=-window)).max())
+        return cut
+    cut["memory_edge"] = edge = float(np.abs(np.diagonal(R, offset=-window)).max())
+    cut["memory_edge_stderr"] = float(np.sqrt(np.mean(np.diagonal(R_stderr, offset=-window) ** 2)))
     half = float(np.abs(np.diagonal(R, offset=-(window // 2))[window - window // 2:]).max())
     if edge == 0.0:
-        return edge, 0.0
-    if half <= edge:
-        return edge, float("inf")
-    decay_time = (window - window // 2) * dt / np.log(half / edge)
-    return edge, edge * decay_time
+        cut["memory_tail"] = 0.0
+    elif half <= edge:
+        cut["memory_tail"] = np.inf
+    else:
+        cut["memory_tail"] = float(edge * (window - window // 2) * dt / np.log(half / edge))
+    return cut
 
 
 def _solve_one(problem, options, samples, seed, progress):
