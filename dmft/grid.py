@@ -77,7 +77,7 @@ import numpy as np
 
 from ._version import __version__
 from .errors import DmftError, ParameterError
-from .io import FileFormatError, atomic_h5, format_version, provenance, read_result, write_result
+from .io import FileFormatError, atomic_h5, attribute_value, format_version, provenance, read_result, write_result
 from .options import SOLVER_KEYS, SolverOptions
 from .problem import PROBLEM_KEYS, Problem
 from .result import Result
@@ -390,11 +390,16 @@ def effective_temperature(result: Result) -> tuple[float, float, str]:
 
 
 def _numba_threads_on_dask() -> int:
-    """Cores per Dask worker thread, so that concurrent points do not oversubscribe the machine."""
+    """Cores per Dask worker thread on this host, so that concurrent points do not
+    oversubscribe it: the threads of every worker on the host count, not only this one's
+    (two single-thread workers on two cores get one numba thread each)."""
     try:
-        from distributed import get_worker
+        from distributed import get_client, get_worker
 
-        return max(1, (os.cpu_count() or 1) // max(1, get_worker().state.nthreads))
+        host = get_worker().address.rsplit("://", 1)[-1].rsplit(":", 1)[0]
+        workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
+        threads_here = sum(info["nthreads"] for info in workers if info.get("host") == host)
+        return max(1, (os.cpu_count() or 1) // max(1, threads_here))
     except Exception:
         return 1
 
@@ -723,14 +728,6 @@ def _fsync(path: Path) -> None:
             os.close(fd)
 
 
-def _str_attr(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _column_values(values: Sequence[Any]) -> list[Any]:
     """Axis values as stored in columns: list-valued options (gap_steps) as JSON text."""
     return [json.dumps(list(v)) if isinstance(v, tuple) else v for v in values]
@@ -848,12 +845,12 @@ def _grid_format(handle: h5py.File, path: Path, resume: bool = False) -> int:
 
 
 def _check_compatible(handle: h5py.File, path: Path, spec: GridSpec) -> None:
-    kind = _str_attr(handle.attrs.get("kind"))
+    kind = attribute_value(handle.attrs.get("kind"))
     if kind != KIND_GRID:
         raise FileFormatError(f"{path} is not a dmft grid file (kind = {kind!r}); "
                               "choose another --output or pass --overwrite")
     _grid_format(handle, path, resume=True)
-    stored = json.loads(_str_attr(handle.attrs["config"]))
+    stored = json.loads(attribute_value(handle.attrs["config"]))
     wanted = json.loads(json.dumps(spec.identity(), sort_keys=True))
     if stored != wanted:
         raise DmftError(f"{path} holds a different grid ({_differences(stored, wanted)}); "
@@ -879,7 +876,7 @@ def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
 
 
 def _point_status(group: h5py.Group) -> str | None:
-    status = _str_attr(group.attrs.get("status"))
+    status = attribute_value(group.attrs.get("status"))
     return status if status in (STATUS_DONE, STATUS_FAILED) else None
 
 
@@ -954,7 +951,7 @@ def _scan(path: Path, spec: GridSpec) -> tuple[dict[int, str], list[int], list[i
                     incomplete.append(point.index)
                 elif status != STATUS_PENDING:
                     finished[point.index] = status
-            summary_status = [_str_attr(v) for v in handle["summary/status"][()]]
+            summary_status = [attribute_value(v) for v in handle["summary/status"][()]]
             lagging = [index for index, status in finished.items() if summary_status[index] != status]
         except _Damaged:
             raise
@@ -1092,9 +1089,9 @@ def _row_from_group(group: h5py.Group) -> dict[str, Any]:
     wall_time = float(group.attrs.get("grid_wall_time", group.attrs.get("wall_time", math.nan)))
     if status == STATUS_DONE:
         t_eff = (float(group.attrs.get("T_eff", math.nan)), float(group.attrs.get("T_eff_stderr", math.nan)),
-                 str(_str_attr(group.attrs.get("T_eff_note", ""))))
+                 str(attribute_value(group.attrs.get("T_eff_note", ""))))
         return _summary_row(status, wall_time, "", read_result(group), t_eff)
-    error = f"{_str_attr(group.attrs.get('error_type', ''))}: {_str_attr(group.attrs.get('error', ''))}"
+    error = f"{attribute_value(group.attrs.get('error_type', ''))}: {attribute_value(group.attrs.get('error', ''))}"
     return _summary_row(STATUS_FAILED, wall_time, error, None)
 
 
@@ -1252,7 +1249,7 @@ def _open_grid(path: Path) -> h5py.File:
         handle = _open_h5(path, "r")
     except OSError as error:
         raise FileFormatError(f"{path}: not a readable HDF5 file ({error})") from None
-    kind = _str_attr(handle.attrs.get("kind"))
+    kind = attribute_value(handle.attrs.get("kind"))
     if kind != KIND_GRID:
         handle.close()
         raise FileFormatError(f"{path}: not a dmft grid file (kind = {kind!r})")
@@ -1273,8 +1270,8 @@ def load_summary(path: str | os.PathLike) -> np.ndarray:
     """
     with _open_grid(Path(path)) as handle:
         summary = handle["summary"]
-        axes = json.loads(_str_attr(handle.attrs["axes"]))
-        order = json.loads(_str_attr(summary.attrs.get("columns", "[]"))) or ["point", "group", *axes]
+        axes = json.loads(attribute_value(handle.attrs["axes"]))
+        order = json.loads(attribute_value(summary.attrs.get("columns", "[]"))) or ["point", "group", *axes]
         order += [name for name in summary if name not in order]
         columns = {}
         for name in order:
@@ -1302,14 +1299,14 @@ def load_point(path: str | os.PathLike, index: int) -> Result:
         if group is None or _point_status(group) is None:
             raise FileFormatError(f"{path}: point {index} has not been computed")
         if _point_status(group) == STATUS_FAILED:
-            raise FileFormatError(f"{path}: point {index} failed: {_str_attr(group.attrs.get('error'))}")
+            raise FileFormatError(f"{path}: point {index} failed: {attribute_value(group.attrs.get('error'))}")
         return read_result(group)
 
 
 def grid_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """Axes (name -> values), fixed parameters and grid seed of a grid file."""
     with _open_grid(Path(path)) as handle:
-        config = json.loads(_str_attr(handle.attrs["config"]))
+        config = json.loads(attribute_value(handle.attrs["config"]))
     return {"axes": {key: values for key, values in config["axes"]}, "fixed": config["fixed"],
             "seed": config["seed"]}
 

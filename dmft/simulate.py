@@ -35,7 +35,7 @@ import h5py
 import numpy as np
 
 from .errors import DivergenceError, ParameterError
-from .io import FileFormatError, atomic_h5, format_version, older_layout, provenance
+from .io import FileFormatError, atomic_h5, attribute_value, format_version, older_layout, provenance
 from .losses import loss_terms_array
 from .problem import DIVERGENCE_BOUND, PROBLEM_KEYS, Problem
 
@@ -498,7 +498,7 @@ def save_simulation(result: SimulationResult, path: str | os.PathLike, overwrite
 
 def read_simulation(group: h5py.Group) -> SimulationResult:
     """Rebuild a SimulationResult from a group written by ``write_simulation``."""
-    attrs = {key: _native(value) for key, value in group.attrs.items()}
+    attrs = {key: attribute_value(value) for key, value in group.attrs.items()}
     if attrs.get("kind") != KIND_SIMULATE:
         raise FileFormatError(f"{group.file.filename}: not a `dmft simulate` result (kind = {attrs.get('kind')!r})")
     format_version(group.attrs, group.file.filename, SIMULATION_FORMAT_VERSION, "simulation format")
@@ -535,11 +535,3 @@ def load_simulation(path: str | os.PathLike) -> SimulationResult:
             version = format_version(handle.attrs, str(path), SIMULATION_FORMAT_VERSION, "simulation format")
             older = older_layout(version, SIMULATION_FORMAT_VERSION, "simulation format")
             raise FileFormatError(f"{path}: incomplete simulation file{older}, missing {error}") from None
-
-
-def _native(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, bytes):
-        return value.decode()
-    return value

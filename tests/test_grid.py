@@ -153,6 +153,9 @@ def test_same_numbers_on_a_dask_cluster(tmp_path: Path) -> None:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   host="127.0.0.1") as cluster:
         report = run_grid(spec, dask, scheduler=cluster.scheduler_address)
+        with distributed.Client(cluster) as client:  # the workers share this host's cores
+            threads = client.submit(grid_module._numba_threads_on_dask, pure=False).result()
+    assert threads == max(1, (os.cpu_count() or 1) // 2)
     assert (report.done, report.computed, report.missing) == (4, 4, 0)
     assert_same_points(one, dask)
     a, b = load_summary(one), load_summary(dask)
@@ -509,3 +512,12 @@ def test_example_configurations_are_valid() -> None:
     for path in configs:
         spec = GridSpec.from_toml(path)
         assert len(spec) >= 2, path
+
+
+def test_attributes_read_back_as_python_values() -> None:
+    # h5py hands back numpy scalars, np.bytes_ included (a subclass of both bytes and np.generic).
+    from dmft.io import attribute_value
+
+    assert attribute_value(np.bytes_(b"done")) == "done" and attribute_value(b"x") == "x"
+    assert type(attribute_value(np.float64(0.5))) is float and type(attribute_value(np.int64(3))) is int
+    assert attribute_value("[1, 2]") == "[1, 2]"  # text stays text (error messages may start with "[")
