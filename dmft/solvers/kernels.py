@@ -97,7 +97,7 @@ def _add_rows(out, coefficients, scales, X, start, stop, width):
     """out[s] += sum_{start<=j<stop} coefficients[j] scales[j] X[j, s].
 
     Four rows per pass over ``out``: a quarter of the loads and stores of the accumulator
-    row per row of X read (the loop is bound by those, not by X's memory traffic).
+    row per row of X read.
     """
     j = start
     while j + 4 <= stop:
