@@ -93,60 +93,7 @@ def _store_row(k, width, values, stored, scales, quantize):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _add_rows(out, coefficients, scales, X, start, stop, width):
-    """out[s] += sum_{start<=j<stop} coefficients[j] scales[j] X[j, s].
-
-    Four rows per pass over ``out``: a quarter of the loads and stores of the accumulator
-    row per row of X read.
-    """
-    j = start
-    while j + 4 <= stop:
-        c0, c1 = coefficients[j] * scales[j], coefficients[j + 1] * scales[j + 1]
-        c2, c3 = coefficients[j + 2] * scales[j + 2], coefficients[j + 3] * scales[j + 3]
-        for s in range(width):
-            out[s] += (c0 * X[j, s] + c1 * X[j + 1, s]) + (c2 * X[j + 2, s] + c3 * X[j + 3, s])
-        j += 4
-    while j < stop:
-        c = coefficients[j] * scales[j]
-        for s in range(width):
-            out[s] += c * X[j, s]
-        j += 1
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def _four_dots(vector, X, j, width):
-    """sum_s vector[s] X[j + i, s] for i = 0..3, each into a local scalar in a loop that
-    stores nothing (REPRODUCIBLE)."""
-    dot0 = dot1 = dot2 = dot3 = 0.0
-    for s in range(width):
-        dot0 += vector[s] * X[j, s]
-        dot1 += vector[s] * X[j + 1, s]
-        dot2 += vector[s] * X[j + 2, s]
-        dot3 += vector[s] * X[j + 3, s]
-    return dot0, dot1, dot2, dot3
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def _add_dots(acc, vector, X, scales, start, stop, width):
-    """acc[j] += scales[j] sum_s vector[s] X[j, s] for start <= j < stop, four rows at a time."""
-    j = start
-    while j + 4 <= stop:
-        dot0, dot1, dot2, dot3 = _four_dots(vector, X, j, width)
-        acc[j] += scales[j] * dot0
-        acc[j + 1] += scales[j + 1] * dot1
-        acc[j + 2] += scales[j + 2] * dot2
-        acc[j + 3] += scales[j + 3] * dot3
-        j += 4
-    while j < stop:
-        dot = 0.0
-        for s in range(width):
-            dot += vector[s] * X[j, s]
-        acc[j] += scales[j] * dot
-        j += 1
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def _path_sums(k, first, width, L_row, R_row, Z, F, F_scale, g, memory, unit_scales):
+def _path_sums(k, first, width, L_row, R_row, Z, F, F_scale, g, memory):
     """g_k = sum_{j<=k} L[k,j] zeta_j and memory = sum_{first<=j<k} R[k,j] f_j of each sample.
 
     ``first`` > 0 is the memory window: R[k,j] is taken as zero for j < first.
@@ -154,24 +101,16 @@ def _path_sums(k, first, width, L_row, R_row, Z, F, F_scale, g, memory, unit_sca
     for s in range(width):
         g[s] = L_row[k] * Z[k, s]
         memory[s] = 0.0
-    _add_rows(g, L_row, unit_scales, Z, 0, first, width)
-    # Inside the window one pass over both arrays (faster than two for float32 f).
-    j = first
-    while j + 4 <= k:
-        l0, l1, l2, l3 = L_row[j], L_row[j + 1], L_row[j + 2], L_row[j + 3]
-        r0, r1 = R_row[j] * F_scale[j], R_row[j + 1] * F_scale[j + 1]
-        r2, r3 = R_row[j + 2] * F_scale[j + 2], R_row[j + 3] * F_scale[j + 3]
+    for j in range(first):
+        l_kj = L_row[j]
         for s in range(width):
-            g[s] += (l0 * Z[j, s] + l1 * Z[j + 1, s]) + (l2 * Z[j + 2, s] + l3 * Z[j + 3, s])
-            memory[s] += (r0 * F[j, s] + r1 * F[j + 1, s]) + (r2 * F[j + 2, s] + r3 * F[j + 3, s])
-        j += 4
-    while j < k:
+            g[s] += l_kj * Z[j, s]
+    for j in range(first, k):
         l_kj = L_row[j]
         r_kj = R_row[j] * F_scale[j]
         for s in range(width):
             g[s] += l_kj * Z[j, s]
             memory[s] += r_kj * F[j, s]
-        j += 1
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -221,7 +160,10 @@ def _tangent_memories(k, first, width, R_row, T, T_scale, memories):
     for p in range(T.shape[0]):
         for s in range(width):
             memories[p, s] = 0.0
-        _add_rows(memories[p], R_row, T_scale[p], T[p], first, k, width)
+        for i in range(first, k):
+            r_ki = R_row[i] * T_scale[p, i]
+            for s in range(width):
+                memories[p, s] += r_ki * T[p, i, s]
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
@@ -241,44 +183,23 @@ def _finish_tangents(k, width, dt_delta, P, T, T_scale, lam_k, rows, tangent, we
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _columns(k, first, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch, unit_scales):
+def _columns(k, first, width, F, F_scale, f_k, P, weights, acc_gamma, acc_response, ch):
     """Row k of Gamma_C and K from the chunk: for j < k, acc_gamma[j] += sum_s f_k f_j and,
     for first <= j < k (the memory window), acc_response[j] += sum_p sum_s weights[p] pi_j;
     acc_gamma[k] += sum_s f_k^2. (K[k,k] is lam_k: ``_add_diagonal_response``.) The f
     block was the last one the path sums read: it is re-read from cache.
     """
-    _add_dots(acc_gamma[ch], f_k, F, F_scale, 0, first, width)
-    # Inside the window one pass over f and the probes (faster than two).
-    j = first
-    while j + 4 <= k:
-        gamma0, gamma1, gamma2, gamma3 = _four_dots(f_k, F, j, width)
-        response0 = response1 = response2 = response3 = 0.0
-        for p in range(P.shape[0]):
-            dot0, dot1, dot2, dot3 = _four_dots(weights[p], P[p], j, width)
-            response0 += dot0
-            response1 += dot1
-            response2 += dot2
-            response3 += dot3
-        acc_gamma[ch, j] += F_scale[j] * gamma0
-        acc_gamma[ch, j + 1] += F_scale[j + 1] * gamma1
-        acc_gamma[ch, j + 2] += F_scale[j + 2] * gamma2
-        acc_gamma[ch, j + 3] += F_scale[j + 3] * gamma3
-        acc_response[ch, j] += response0
-        acc_response[ch, j + 1] += response1
-        acc_response[ch, j + 2] += response2
-        acc_response[ch, j + 3] += response3
-        j += 4
-    while j < k:
+    for j in range(k):
         gamma = 0.0
-        response = 0.0
         for s in range(width):
             gamma += f_k[s] * F[j, s]
-        for p in range(P.shape[0]):
-            for s in range(width):
-                response += weights[p, s] * P[p, j, s]
         acc_gamma[ch, j] += F_scale[j] * gamma
-        acc_response[ch, j] += response
-        j += 1
+        if j >= first:
+            response = 0.0
+            for p in range(P.shape[0]):
+                for s in range(width):
+                    response += weights[p, s] * P[p, j, s]
+            acc_response[ch, j] += response
     diagonal = 0.0
     for s in range(width):
         diagonal += f_k[s] * f_k[s]
@@ -318,7 +239,6 @@ def population_step_probe(
     Gamma_C and K (which re-read the chunk's f block: it is the last one read before them).
     """
     dt_delta = params[DT] * params[DELTA]
-    unit_scales = np.ones(k + 1)
     for ch in prange(chunk_starts.shape[0] - 1):
         start = chunk_starts[ch]
         width = chunk_starts[ch + 1] - start
@@ -326,13 +246,12 @@ def population_step_probe(
         weights = rows[N_SCRATCH:]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
         _tangent_memories(k, first, width, R_row, lam_du[ch], lam_du_scale[ch], weights)
-        _path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY], unit_scales)
+        _path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
         _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
                  rows[F_K], rows[LAM_K], h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
         _finish_tangents(k, width, dt_delta, probes[ch], lam_du[ch], lam_du_scale[ch], rows[LAM_K], weights,
                          rows[TANGENT_MEMORY], 1.0, codes[QUANTIZE] == 1)
-        _columns(k, first, width, f[ch], f_scale[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch,
-                 unit_scales)
+        _columns(k, first, width, f[ch], f_scale[ch], rows[F_K], probes[ch], weights, acc_gamma, acc_response, ch)
         _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 1.0)
 
 
@@ -350,7 +269,6 @@ def population_step_exact(
     rows i >= j of S.
     """
     dt_delta = params[DT] * params[DELTA]
-    unit_scales = np.ones(k + 1)
     for ch in prange(chunk_starts.shape[0] - 1):
         start = chunk_starts[ch]
         width = chunk_starts[ch + 1] - start
@@ -359,11 +277,11 @@ def population_step_exact(
         tangent_memory = rows[TANGENT_MEMORY]
         S_chunk = lam_S[ch]
         _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        _path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY], unit_scales)
+        _path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], rows[G], rows[MEMORY])
         _outputs(k, start, width, rows[G], rows[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
                  rows[F_K], lam_k, h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
         _columns(k, first, width, f[ch], f_scale[ch], rows[F_K], no_probes[ch], rows[N_SCRATCH:], acc_gamma,
-                 acc_response, ch, unit_scales)
+                 acc_response, ch)
         for j in range(first, k + 1):
             for s in range(width):
                 tangent_memory[s] = 0.0
@@ -399,7 +317,6 @@ def population_step_two_replicas(
     the memory window, as in ``population_step_probe``.
     """
     dt_delta = params[DT] * params[DELTA]
-    unit_scales = np.ones(k + 1)
     root_half = math.sqrt(0.5)
     n_probes = probes_a.shape[1]
     for ch in prange(chunk_starts.shape[0] - 1):
@@ -414,10 +331,8 @@ def population_step_two_replicas(
         weights_b = rows[N_SCRATCH + n_probes:]
         _tangent_memories(k, first, width, R_row, lam_du_a[ch], lam_du_a_scale[ch], weights_a)
         _tangent_memories(k, first, width, R_row, lam_du_b[ch], lam_du_b_scale[ch], weights_b)
-        _path_sums(k, first, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, rows[MEMORY],
-                   unit_scales)
-        _path_sums(k, first, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b, rows[MEMORY_B],
-                   unit_scales)
+        _path_sums(k, first, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, rows[MEMORY])
+        _path_sums(k, first, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b, rows[MEMORY_B])
         for s in range(width):
             g_plus = g_a[s]
             g_minus = g_b[s]
