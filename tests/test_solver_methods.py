@@ -173,17 +173,45 @@ def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
     np.testing.assert_allclose(averaged.R, summed.R, atol=1e-10)
 
 
-@pytest.mark.parametrize("precision", ["single", "compact"])
-def test_reduced_precision_paths_reproduce_double_within_monte_carlo_error(precision):
+@pytest.mark.parametrize("precision, steps, samples", [("single", 40, 4000), ("compact", 40, 4000),
+                                                      ("single", 400, 1000)])
+def test_reduced_precision_paths_reproduce_double_within_monte_carlo_error(precision, steps, samples):
     # Same draws, paths stored in float32 or 16-bit block floating point (innovations on the
-    # int16 lattice in both) vs float64, sums in float64 in all: rounding only.
-    problem = sgd_problem(steps=40)
-    reduced = dmft.solve(problem, options(precision=precision))
-    double = dmft.solve(problem, options(precision="double"))
+    # int16 lattice in both) and summed over in float32, vs float64 throughout: rounding
+    # only. The long run lets the float32 sums' round-off build up over 400 terms.
+    problem = sgd_problem(steps=steps)
+    reduced = dmft.solve(problem, options(precision=precision, samples=samples))
+    double = dmft.solve(problem, options(precision="double", samples=samples))
     for name in ("m", "C", "R", "train_loss"):
         difference = np.abs(getattr(reduced, name) - getattr(double, name))
         # far below the Monte Carlo error (a tenth of it), not just within it
         assert np.all(difference <= 0.1 * getattr(double, "stderr")[name] + 1e-9), name
+
+
+@pytest.mark.parametrize("precision", ["single", "compact"])
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_gamma_c_is_the_gram_matrix_of_the_stored_paths(precision, replicas):
+    # The streaming sums run in float32, the column sums of Gamma_C in float64 on stored
+    # values: Gamma_C (and Gamma_C - Gamma_ab) must be their Gram matrices to float64
+    # round-off, so that C stays positive semi-definite.
+    problem = sgd_problem(steps=30)
+    population = make_population(problem, 700, np.random.SeedSequence(4), chunk_size=64, replicas=replicas,
+                                 precision=precision)
+    traj = dmft.solvers.march(problem, population)
+    assert population.sums.dtype == np.float32
+
+    def stored(f, scale):  # (samples, steps) in float64, chunk padding dropped
+        paths = np.moveaxis(f * scale[:, :, None].astype(np.float64), 2, 1).reshape(-1, f.shape[1])
+        return paths[: population.samples]
+
+    a = stored(population.f, population.f_scale)
+    scale = problem.dataset.alpha * problem.dataset.delta / population.samples
+    if replicas == 1:
+        gram, expected = traj.Gamma_C, scale * a.T @ a
+    else:
+        b = stored(population.f_b, population.f_b_scale)
+        gram, expected = traj.Gamma_minus, scale * (a - b).T @ (a - b) / 2
+    np.testing.assert_allclose(gram, expected, rtol=1e-12, atol=1e-15 * np.abs(expected).max())
 
 
 def test_single_precision_innovations_are_the_double_ones_rounded_to_their_lattice():

@@ -19,6 +19,9 @@ from . import kernels
 ZETA_STEP = 2.0**-12
 # Storage type of the sample paths f and lam du for each precision option.
 PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
+# Type of the streaming sums over the stored paths with probe responses (kernels' module
+# docstring); exact responses sum in float64.
+SUM_TYPES = {"double": np.float64, "single": np.float32, "compact": np.float32}
 
 
 @dataclass
@@ -60,11 +63,14 @@ class Population:
         n_chunks = self.chunk_starts.shape[0] - 1
         self.chunk_width = width = min(chunk_size, n)
         # Paths are stored in `precision` (PATH_TYPES; fewer bytes, less of the memory traffic
-        # that bounds the march); every sum is accumulated in float64. Compact paths are
-        # block floating point: int16 with one scale per chunk and step (kernels._store_row);
-        # the other precisions keep scales of 1. Probes are Rademacher signs (int8):
-        # unbiased like Gaussian probes, with the smallest variance.
+        # that bounds the march) and summed over in SUM_TYPES; Gamma_C and the observables
+        # are accumulated in float64. Compact paths are block floating point: int16 with one
+        # scale per chunk and step (kernels._store_row); the other precisions keep scales of
+        # 1. Probes are Rademacher signs (int8): unbiased like Gaussian probes, with the
+        # smallest variance.
         self.dtype = PATH_TYPES[precision]
+        # Exact responses are the reference for small problems: their sums stay float64.
+        self.sum_dtype = np.float64 if response == "exact" else SUM_TYPES[precision]
         # Except in double precision the innovations zeta are rounded to multiples of
         # ZETA_STEP and stored as int16, saving 2 of the 13 bytes read per sample and past
         # step. Their variance is then 1 + ZETA_STEP^2 / 12 = 1 + 5e-9, and |zeta| is
@@ -73,12 +79,12 @@ class Population:
         self.zeta_step = 1.0 if precision == "double" else ZETA_STEP
         self.zeta = np.zeros((n_chunks, steps, width), dtype=self.zeta_dtype)
         self.f = np.zeros((n_chunks, steps, width), dtype=self.dtype)
-        self.f_scale = np.ones((n_chunks, steps))
+        self.f_scale = np.ones((n_chunks, steps), dtype=self.sum_dtype)
         if response == "probe":
             self.probes = np.zeros((n_chunks, probes, steps, width), dtype=np.int8)
             # lam_i du_i per probe
             self.tangents = np.zeros((n_chunks, probes, steps, width), dtype=self.dtype)
-            self.tangents_scale = np.ones((n_chunks, probes, steps))
+            self.tangents_scale = np.ones((n_chunks, probes, steps), dtype=self.sum_dtype)
         else:
             self.probes = np.zeros((n_chunks, 0, 1, width), dtype=np.int8)  # none: exact responses
             # lam_i S[i, j], float64: the reference
@@ -88,7 +94,9 @@ class Population:
         self.acc_gamma = np.zeros((n_chunks, steps))
         self.acc_response = np.zeros((n_chunks, steps))
         self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
-        self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH + self.replicas * self.probes.shape[1], width))
+        self.sums = np.zeros((n_chunks, kernels.N_SUMS + self.replicas * self.probes.shape[1], width),
+                             dtype=self.sum_dtype)
+        self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH, width))
 
     def by_chunk(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """Per-sample values of shape (n, ...) in storage order (n_chunks, ..., chunk width).
@@ -138,10 +146,11 @@ class Population:
         ``first``: the memory window; R[k, j] and K[k, j] are taken as zero for j < first.
         """
         (L_row,) = L_rows
-        # zeta is stored in units of zeta_step, a power of 2: scaling L by it is exact.
-        args = (k, first, L_row * self.zeta_step, R_row, float(m_k), self.params, self.codes, self.c, self.y,
+        L_row, R_row = self._sum_rows(L_row, R_row)
+        args = (k, first, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
                 self.selection, self.zeta, self.f, self.f_scale)
-        accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.scratch)
+        accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.sums,
+                        self.scratch)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         if self.response == "probe":
             step = kernels.population_step_probe if parallel else kernels.population_step_probe_serial
@@ -150,6 +159,13 @@ class Population:
             step = kernels.population_step_exact if parallel else kernels.population_step_exact_serial
             step(*args, self.probes, self.tangents, *accumulators)
         return self._kernel_row(k, with_errors=with_errors)
+
+    def _sum_rows(self, *rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Rows of L (times zeta_step, a power of 2: exact; the first ``len(rows) - 1``) and
+        of R, in the type of the kernels' streaming sums."""
+        *L_rows, R_row = rows
+        return (*(np.multiply(row, self.zeta_step, dtype=self.sum_dtype) for row in L_rows),
+                R_row.astype(self.sum_dtype, copy=False))
 
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
         alpha, delta = self.problem.dataset.alpha, self.problem.dataset.delta
@@ -204,7 +220,7 @@ class TwoReplicaPopulation(Population):
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
              with_errors: bool = False, first: int = 0) -> KernelRow:
         """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
-        L_plus_row, L_minus_row = (row * self.zeta_step for row in L_rows)
+        L_plus_row, L_minus_row, R_row = self._sum_rows(*L_rows, R_row)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         step = kernels.population_step_two_replicas if parallel else kernels.population_step_two_replicas_serial
         step(
@@ -212,7 +228,8 @@ class TwoReplicaPopulation(Population):
             self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b, self.f_scale,
             self.f_b_scale, self.probes, self.probes_b, self.tangents, self.tangents_b, self.tangents_scale,
             self.tangents_b_scale, self.chunk_starts,
-            self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b, self.scratch,
+            self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b, self.sums,
+            self.scratch,
         )
         gamma_minus = self.acc_gamma_minus[:, : k + 1].sum(axis=0) / self.samples
         return self._kernel_row(k, gamma_minus, with_errors)
