@@ -9,6 +9,7 @@ its own; numba compilation is excluded by a warm-up solve (the cache is warm aft
     python benchmarks/bench_solver.py --breakdown 2000  # where one march's time goes
     python benchmarks/bench_solver.py --bandwidth     # memory read bandwidth: the floor's unit
     python benchmarks/bench_solver.py --targets --memory-window 50  # and W2 with that window
+    python benchmarks/bench_solver.py --breakdown 4000 --memory-window 80
 
 Wall times are the best of ``--repeats`` solves in one process (a shared 2-core machine
 varies by 10-20% from run to run).
@@ -125,10 +126,12 @@ def targets(samples: int, precision: str, repeats: int, memory_window: float) ->
               f"of the training loss {np.nanmax(np.abs(window['train_loss'] - full['train_loss'])):.1e}")
 
 
-def breakdown(steps: int, samples: int, precision: str) -> None:
-    parts = run_case(steps, "march", samples, precision, repeats=1, breakdown=True)["parts"]
+def breakdown(steps: int, samples: int, precision: str, memory_window: float) -> None:
+    parts = run_case(steps, "march", samples, precision, repeats=1, breakdown=True,
+                     memory_window=memory_window)["parts"]
     total = parts.pop("total")
-    print(f"one march, N = {steps} (under cProfile): {total:.2f} s")
+    window = f", memory window {memory_window:g}" if memory_window > 0 else ""
+    print(f"one march, N = {steps}{window} (under cProfile): {total:.2f} s")
     for name, label in KERNELS.items():
         print(f"  {label:<50} {parts.get(name, 0.0):>7.2f} s {100 * parts.get(name, 0.0) / total:>5.1f}%")
     rest = total - sum(parts.values())
@@ -183,13 +186,14 @@ def main() -> None:
     parser.add_argument("--precision", default="single", choices=["single", "double", "compact"],
                         help="path storage of the solves")
     parser.add_argument("--memory-window", type=float, default=0.0,
-                        help="--targets: also W2 with this memory window (time units), and its error")
+                        help="--targets: also W2 with this memory window (time units), and its error; "
+                             "--breakdown: with this window")
     args = parser.parse_args()
     header(args.samples, args.precision)
     if args.bandwidth:
         bandwidth()
     elif args.breakdown:
-        breakdown(args.breakdown, args.samples, args.precision)
+        breakdown(args.breakdown, args.samples, args.precision, args.memory_window)
     elif args.targets:
         targets(args.samples, args.precision, args.repeats, args.memory_window)
     else:

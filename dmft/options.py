@@ -11,6 +11,9 @@ from .errors import ParameterError
 METHODS = ("march", "iterate")
 RESPONSES = ("probe", "exact")
 PRECISIONS = ("single", "double", "compact")
+# Chunk widths chosen by chunk_size = 0, widest first, and the chunks they must leave.
+AUTOMATIC_CHUNKS = (256, 128, 64)
+MIN_CHUNKS = 32
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,17 @@ class SolverOptions:
                      loop); False reuses one set of draws, whose fixed point is then
                      exactly the march's answer for the same draws.
     chunk_size:      samples per accumulation chunk; fixes the summation order so
-                     results do not depend on the number of threads.
+                     results do not depend on the number of threads. 0 (the default):
+                     the widest of 256, 128 and 64 that leaves at least 32 chunks in a
+                     subpopulation (``chunk_width``).
     replicas:        2 solves the two-replica DMFT (THEORY.md section 7) and adds the
                      cross correlation C_ab and the replica distance; probe responses only.
     gap_steps:       steps k at which the gap distribution y phi(h_k) of the population is
                      kept (the final step always is).
     precision:       "single" stores the sample paths in float32 and the Gaussian
                      innovations as int16 multiples of 2^-12 (less memory traffic, which
-                     bounds the march; all sums in float64), "double" all in float64,
+                     bounds the march) and sums over them in float32 (Gamma_C, the weight
+                     side and the observables in float64), "double" all in float64,
                      "compact" the paths too in 16 bits: int16 with one scale per chunk
                      of samples and step (an absolute error of at most 1/65534 of the
                      row's largest magnitude; within Monte Carlo error, tested).
@@ -64,7 +70,7 @@ class SolverOptions:
     tolerance: float = 1.2
     max_iterations: int = 100
     resample: bool = True
-    chunk_size: int = 64
+    chunk_size: int = 0
     replicas: int = 1
     gap_steps: tuple[int, ...] = ()
     precision: str = "single"
@@ -76,7 +82,7 @@ class SolverOptions:
             raise ParameterError("method", f"must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.response not in RESPONSES:
             raise ParameterError("response", f"must be one of {', '.join(RESPONSES)}, got {self.response!r}")
-        minimums = (("samples", 2), ("subpopulations", 1), ("probes", 1), ("max_iterations", 1), ("chunk_size", 1))
+        minimums = (("samples", 2), ("subpopulations", 1), ("probes", 1), ("max_iterations", 1), ("chunk_size", 0))
         for name, low in minimums:
             value = getattr(self, name)
             if isinstance(value, bool) or int(value) != value or value < low:
@@ -125,6 +131,18 @@ class SolverOptions:
         if self.memory_window == 0:
             return None
         return max(int(round(self.memory_window / dt)), 1)
+
+    def chunk_width(self, samples: int) -> int:
+        """Samples per chunk in a population of ``samples``: ``chunk_size``, or if 0 the
+        widest of AUTOMATIC_CHUNKS leaving at least MIN_CHUNKS chunks.
+
+        Wider chunks stream faster (fewer, longer loops and per-chunk rows: the march at
+        N = 2000, N_s = 10^4 took 10.7 s in chunks of 256 against 12.7 s in chunks of 64);
+        32 chunks keep the batch-means errors of the fixed-point loop well estimated.
+        """
+        if self.chunk_size:
+            return self.chunk_size
+        return next((width for width in AUTOMATIC_CHUNKS if samples >= MIN_CHUNKS * width), AUTOMATIC_CHUNKS[-1])
 
     def subpopulation_sizes(self) -> list[int]:
         """Samples in each independent subpopulation (sizes differ by at most one)."""

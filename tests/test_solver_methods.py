@@ -229,6 +229,23 @@ def test_single_precision_innovations_are_the_double_ones_rounded_to_their_latti
     assert np.any(rounded != double.zeta) and np.abs(double.zeta).max() < 8
 
 
+def test_automatic_chunks_are_the_widest_leaving_32_per_subpopulation(tmp_path):
+    automatic = dmft.SolverOptions()
+    widths = [automatic.chunk_width(n) for n in (100, 4095, 4096, 8191, 8192, 10**5)]
+    assert widths == [64, 64, 128, 128, 256, 256]
+    assert dmft.SolverOptions(chunk_size=7).chunk_width(10**5) == 7
+    # The width reaches the population and the file: 2 x 4096 samples sum in chunks of 128.
+    problem = sgd_problem(steps=4)
+    result = dmft.solve(problem, options(samples=8192, subpopulations=2))
+    explicit = dmft.solve(problem, options(samples=8192, subpopulations=2, chunk_size=128))
+    other = dmft.solve(problem, options(samples=8192, subpopulations=2, chunk_size=64))
+    assert result.diagnostics["chunk_width"] == 128 and result.options.chunk_size == 0
+    np.testing.assert_array_equal(result.C, explicit.C)
+    assert not np.array_equal(result.Gamma_C, other.Gamma_C)  # the summation order changed
+    dmft.io.save_result(result, tmp_path / "chunks.h5")
+    assert dmft.load(tmp_path / "chunks.h5").diagnostics["chunk_width"] == 128
+
+
 @pytest.mark.parametrize("kind", [dict(response="probe", probes=2), dict(response="exact"), dict(replicas=2)],
                          ids=["probes", "exact", "two-replicas"])
 def test_chunk_size_changes_only_the_summation_order(kind):

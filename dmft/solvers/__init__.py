@@ -36,6 +36,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     n_sub = options.subpopulations
     seeds = np.random.SeedSequence(options.seed).spawn(n_sub)
     sizes = options.subpopulation_sizes()
+    chunk_width = options.chunk_width(min(sizes))  # the same summation layout in every subpopulation
     steps_per_run = problem.steps + 1 if options.method == "march" else options.max_iterations
     names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
     statistics = {name: _RunningMean() for name in names}
@@ -45,7 +46,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
         if progress is not None:
             offset = index * steps_per_run
             run_progress = lambda done, total, offset=offset: progress(offset + done, n_sub * steps_per_run)  # noqa: E731
-        traj, report = _solve_one(problem, options, size, seed, run_progress)
+        traj, report = _solve_one(problem, options, size, chunk_width, seed, run_progress)
         # Keep running sums, not the runs: memory stays that of one run whatever n_sub.
         for name in names:
             statistics[name].add(_observable(problem, traj, name))
@@ -58,7 +59,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
             gaps.setdefault(k, []).append(values)
     arrays = {name: statistics[name].mean for name in names}
     stderr = {name: statistics[name].stderr for name in names if name not in KERNELS}
-    diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub,
+    diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub, "chunk_width": chunk_width,
                    "min_relative_pivot": min_pivot, **memory_cut(arrays["R"], stderr["R"], options, problem.dt)}
     diagnostics.update(kept)
     if options.method == "iterate":
@@ -160,10 +161,10 @@ def memory_cut(R: np.ndarray, R_stderr: np.ndarray, options: SolverOptions, dt: 
     return cut
 
 
-def _solve_one(problem, options, samples, seed, progress):
+def _solve_one(problem, options, samples, chunk_width, seed, progress):
     def population(seed_sequence: np.random.SeedSequence) -> Population:
         return make_population(problem, samples, seed_sequence, options.response, options.probes,
-                               options.chunk_size, options.replicas, options.precision)
+                               chunk_width, options.replicas, options.precision)
 
     memory_steps = options.memory_steps(problem.dt)
     if options.method == "march":
