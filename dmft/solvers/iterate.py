@@ -38,6 +38,7 @@ def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
         traj.C_minus[:] = 0.0
     for k in range(problem.steps):
         advance_weights(k, traj, problem)
+    traj.symmetrize()
 
 
 def iterate(
@@ -75,6 +76,7 @@ def iterate(
             traj.train_loss[k], traj.train_error[k] = row.train_loss, row.train_error
             if k in gap_steps or k == n:
                 traj.gaps[k] = population.gaps()
+        new.symmetrize()
         residual, relative = _change(traj, new, gamma_se, response_se, damping)
         report.residual.append(residual)
         report.relative_change.append(relative)

@@ -512,7 +512,8 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
                         C_minus):
     """Step k+1 of the weight side from kernel rows 0..k (THEORY.md section 2).
 
-    A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows).
+    A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows):
+    rows of lower triangles only (``Trajectory.symmetrize`` fills the upper ones).
     Every loop is parallel over output elements, each summed in a fixed order, so the
     numbers do not depend on the number of threads. Only lower triangles are read: R is
     strictly lower triangular and Gamma symmetric. ``langevin`` = 2 T dt.
@@ -594,12 +595,9 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
             minus_part = noise_minus[i_first:i_last]
             for i in range(i_last - i_first):
                 s_minus += row[i] * minus_part[i]
-        value = init_variance * A[k + 1] * A[jp] + m[k + 1] * m[jp] + s
-        C[k + 1, jp] = value
-        C[jp, k + 1] = value
+        C[k + 1, jp] = init_variance * A[k + 1] * A[jp] + m[k + 1] * m[jp] + s
         if two_replicas:
             C_minus[k + 1, jp] = s_minus
-            C_minus[jp, k + 1] = s_minus
 
 
 # Below this step the weight side runs on one thread: waking the pool for its five

@@ -84,4 +84,5 @@ def march(problem: Problem, population: Population, progress: Progress | None = 
             advance_weights(k, traj, problem)
         if progress is not None:
             progress(k + 1, n + 1)
+    traj.symmetrize()
     return traj
