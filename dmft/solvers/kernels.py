@@ -19,12 +19,13 @@ has a scale (1, or the block scale of precision "compact": ``_store_row``).
 
 The streaming sums (Gaussian path, memory sums, tangent memories, response columns) run
 in the type of ``sums``, of L_row and R_row and of the scales, which the caller chooses
-(population.SUM_TYPES): float32 except in double precision and for exact responses. That halves their arithmetic (16 lanes per vector, no conversion from the
-stored float32 or int16): the kernel took 0.47 ns per sample and past step with float64
-sums and 0.38 with float32 (0.45 and 0.30 in compact). Their round-off, ~1e-7 relative per
-term, is far below the Monte Carlo error. The column sums of Gamma_C stay float64: the
-products of two stored values are exact there, so Gamma_C is the exact Gram matrix of what
-the memory sums read, and C stays positive semi-definite.
+(population.SUM_TYPES): float32 except in double precision and for exact responses. That
+halves their arithmetic (16 lanes per vector, no conversion from the stored float32 or
+int16): the kernel took 0.47 ns per sample and past step with float64 sums and 0.38 with
+float32 (0.45 and 0.30 in compact). Their round-off, ~1e-7 relative per term, is far
+below the Monte Carlo error. The column sums of Gamma_C stay float64: the products of two
+stored values are exact there, so Gamma_C is the exact Gram matrix of what the memory
+sums read, and C stays positive semi-definite.
 """
 
 from __future__ import annotations

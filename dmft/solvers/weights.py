@@ -89,7 +89,7 @@ class Trajectory:
 
 
 _NO_ROWS = np.zeros((0, 0))
-MIRROR_BLOCK = 256  # rows per block of _mirror_lower: a block and its transpose stay in cache
+MIRROR_BLOCK = 256  # rows per block of _mirror_lower (whole rows and columns would stride through memory)
 
 
 def _mirror_lower(matrix: np.ndarray) -> None:
