@@ -27,6 +27,8 @@ import tempfile
 
 import numpy as np
 
+from dmft.options import PRECISIONS
+
 CASE = r"""
 import cProfile, json, pstats, resource, sys, time
 import dmft
@@ -99,8 +101,8 @@ def table(steps_list: list[int], samples: int, precision: str, repeats: int) -> 
 
 def targets(samples: int, precision: str, repeats: int, memory_window: float) -> None:
     steps_list = [500, 1000, 2000, 4000]
-    scratch = tempfile.mkdtemp()
-    full_file, window_file = os.path.join(scratch, "full.npz"), os.path.join(scratch, "window.npz")
+    scratch = tempfile.TemporaryDirectory()
+    full_file, window_file = os.path.join(scratch.name, "full.npz"), os.path.join(scratch.name, "window.npz")
     # The long cases once: their spread is small next to their length.
     rows = {steps: run_case(steps, "march", samples, precision, repeats if steps <= 1000 else 1,
                             save_to=full_file if steps == 4000 else "")
@@ -183,7 +185,7 @@ def main() -> None:
     parser.add_argument("--breakdown", type=int, metavar="N", help="time per kernel in one march of N steps")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many solves (N <= 1000 for --targets)")
     parser.add_argument("--bandwidth", action="store_true", help="streaming read bandwidth on 1 and all threads")
-    parser.add_argument("--precision", default="single", choices=["single", "double", "compact"],
+    parser.add_argument("--precision", default="single", choices=PRECISIONS,
                         help="path storage of the solves")
     parser.add_argument("--memory-window", type=float, default=0.0,
                         help="--targets: also W2 with this memory window (time units), and its error; "

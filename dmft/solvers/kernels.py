@@ -23,9 +23,9 @@ in the type of ``sums``, of L_row and R_row and of the scales, which the caller 
 halves their arithmetic (16 lanes per vector, no conversion from the stored float32 or
 int16): the kernel took 0.47 ns per sample and past step with float64 sums and 0.38 with
 float32 (0.45 and 0.30 in compact). Their round-off, ~1e-7 relative per term, is far
-below the Monte Carlo error. The column sums of Gamma_C stay float64: the products of two
-stored values are exact there, so Gamma_C is the exact Gram matrix of what the memory
-sums read, and C stays positive semi-definite.
+below the Monte Carlo error. The column sums of Gamma_C stay float64, on the stored values
+with float64 scales: Gamma_C is the Gram matrix of what the memory sums read to float64
+round-off, and C stays positive semi-definite.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def _columns(k, first, width, F, F_scale, f_k, P, weights, acc_gamma, acc_respon
     block was the last one the path sums read: it is re-read from cache. Gamma_C sums in
     float64, K in the type of ``weights`` (module docstring).
     """
-    zero = np.zeros(1, weights.dtype)[0]
+    zero = np.zeros(1, weights.dtype)[0]  # of the sums' type: K's sums run in it
     for j in range(k):
         gamma = 0.0
         for s in range(width):
@@ -370,7 +370,7 @@ def population_step_two_replicas(
         Pa, Pb = probes_a[ch], probes_b[ch]
         zero = np.zeros(1, weights_a.dtype)[0]
         for j in range(k + 1):
-            # float64 scales: their products with stored values are then exact
+            # float64 scales: the Gram sums stay in float64
             scale_a = np.float64(f_a_scale[ch, j])
             scale_b = np.float64(f_b_scale[ch, j])
             gamma_a = 0.0

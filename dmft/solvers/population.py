@@ -145,8 +145,7 @@ class Population:
         adds the batch-means standard errors of the rows (the fixed-point loop needs them).
         ``first``: the memory window; R[k, j] and K[k, j] are taken as zero for j < first.
         """
-        (L_row,) = L_rows
-        L_row, R_row = self._sum_rows(L_row, R_row)
+        (L_row,), R_row = self._sum_rows(L_rows, R_row)
         args = (k, first, L_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
                 self.selection, self.zeta, self.f, self.f_scale)
         accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.sums,
@@ -160,11 +159,11 @@ class Population:
             step(*args, self.probes, self.tangents, *accumulators)
         return self._kernel_row(k, with_errors=with_errors)
 
-    def _sum_rows(self, *rows: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Rows of L (times zeta_step, a power of 2: exact; the first ``len(rows) - 1``) and
-        of R, in the type of the kernels' streaming sums."""
-        *L_rows, R_row = rows
-        return (*(np.multiply(row, self.zeta_step, dtype=self.sum_dtype) for row in L_rows),
+    def _sum_rows(self, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray
+                  ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """The rows of L (times zeta_step, a power of 2: exact) and of R in the type of the
+        kernels' streaming sums."""
+        return (tuple(np.multiply(row, self.zeta_step, dtype=self.sum_dtype) for row in L_rows),
                 R_row.astype(self.sum_dtype, copy=False))
 
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
@@ -220,7 +219,7 @@ class TwoReplicaPopulation(Population):
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
              with_errors: bool = False, first: int = 0) -> KernelRow:
         """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
-        L_plus_row, L_minus_row, R_row = self._sum_rows(*L_rows, R_row)
+        (L_plus_row, L_minus_row), R_row = self._sum_rows(L_rows, R_row)
         parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
         step = kernels.population_step_two_replicas if parallel else kernels.population_step_two_replicas_serial
         step(
