@@ -16,8 +16,14 @@ K_STEP = 2 * kernels.R_BLOCK + 37  # three blocks, the last one partial
 SIZE = K_STEP + 2
 
 
-def weight_inputs(two_replicas: bool, seed: int = 0, window: int = SIZE) -> dict:
-    """Random inputs; with a memory window, K and R vanish more than ``window`` steps back."""
+def weight_inputs(two_replicas: bool, seed: int = 0, window: int = SIZE, decay: float = 0.99, dt: float = 0.1,
+                  langevin: float = 0.02, init_variance: float = 0.7) -> dict:
+    """Random kernels, and weights up to step K_STEP that solve the weight side for them.
+
+    A, m and R follow THEORY's recursions in numpy; C (and C - C_ab) rows up to K_STEP its
+    closed form, lower triangles only, as during a pass. With a memory window, K and R vanish
+    more than ``window`` steps back (R then random: the kernel reads no C).
+    """
     rng = np.random.default_rng(seed)
     n = SIZE
 
@@ -41,7 +47,28 @@ def weight_inputs(two_replicas: bool, seed: int = 0, window: int = SIZE) -> dict
     lag = np.subtract.outer(np.arange(n), np.arange(n))
     inputs["K"][lag > window] = 0.0
     inputs["R"][lag > window] = 0.0
+    if window > K_STEP:
+        solve_weights_in_numpy(inputs, decay, dt, langevin, init_variance)
     return inputs
+
+
+def solve_weights_in_numpy(inputs: dict, decay: float, dt: float, langevin: float, init_variance: float) -> None:
+    K, A, m, R = inputs["K"], inputs["A"], inputs["m"], inputs["R"]
+    A[:], m[:], R[:] = 0.0, 0.0, 0.0
+    A[0] = 1.0
+    for k in range(K_STEP):
+        A[k + 1] = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1]
+        m[k + 1] = decay * m[k] - dt * inputs["mu_hat"][k] - dt * K[k, : k + 1] @ m[: k + 1]
+        R[k + 1, : k + 1] = decay * R[k, : k + 1] - dt * K[k, 1 : k + 1] @ R[1 : k + 1, : k + 1]
+        R[k + 1, k] = 1.0
+    rows = slice(0, K_STEP + 1)
+    for gamma, covariance, plain in ((inputs["Gamma"], inputs["C"], True),
+                                     (inputs["Gamma_minus"], inputs["C_minus"], False)):
+        if gamma.shape[0]:
+            closed_form = R[rows, rows] @ (dt**2 * gamma[rows, rows] + langevin * np.eye(K_STEP + 1)) @ R[rows, rows].T
+            if plain:
+                closed_form += init_variance * np.outer(A[rows], A[rows]) + np.outer(m[rows], m[rows])
+            covariance[rows, rows] = np.tril(closed_form)
 
 
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
@@ -59,7 +86,8 @@ def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1,
 @pytest.mark.parametrize("window", [SIZE, 300], ids=["exact", "memory window"])
 def test_weight_rows_match_the_equations_in_numpy(two_replicas, kernel, window):
     k, decay, dt, langevin, init_variance = K_STEP, 0.99, 0.1, 0.02, 0.7
-    inputs = weight_inputs(two_replicas, window=window)
+    inputs = weight_inputs(two_replicas, window=window, decay=decay, dt=dt, langevin=langevin,
+                           init_variance=init_variance)
     out = advance(inputs, k, decay, dt, langevin, init_variance, kernel, window)
     K, R, A, m = inputs["K"], inputs["R"], inputs["A"], inputs["m"]
     A_next = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1]
@@ -145,3 +173,19 @@ def test_solved_covariances_and_kernels_are_exactly_symmetric(method, replicas):
         matrix = getattr(result, name)
         np.testing.assert_array_equal(matrix, matrix.T, err_msg=name)
         assert np.all(np.diagonal(matrix, offset=1) != 0.0), name  # the upper triangle is filled
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas):
+    # The weight side makes C by a recursion in k (advance_weight_rows); THEORY states it in
+    # closed form. Over a whole march, with SGD noise, Langevin noise, a ridge and a nonzero
+    # init variance, the recursion's round-off must stay at round-off.
+    dt, temperature, init_variance = 0.1, 0.05, 0.7
+    problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, ridge=0.2, dt=dt,
+                                     temperature=temperature, init_variance=init_variance,
+                                     steps=2 * kernels.R_BLOCK + 40)
+    result = dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=1, replicas=replicas))
+    R, A, m = result.R, result.A, result.m
+    noise = dt**2 * result.Gamma_C + 2 * temperature * dt * np.eye(len(A))
+    closed_form = init_variance * np.outer(A, A) + np.outer(m, m) + R @ noise @ R.T
+    np.testing.assert_allclose(result.C, closed_form, rtol=0, atol=1e-12 * np.abs(closed_form).max())
