@@ -118,8 +118,8 @@ def psd_with_null_directions(n: int, rank: int, seed: int = 1) -> np.ndarray:
 
 
 def factor(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    L = np.zeros_like(C)
-    pivots = np.array([kernels.cholesky_row(C, L, k, 1e-8) for k in range(C.shape[0])])
+    L, blocks = np.zeros_like(C), kernels.diagonal_blocks(C.shape[0])
+    pivots = np.array([kernels.cholesky_row(C, L, blocks, k, 1e-8) for k in range(C.shape[0])])
     return L, pivots
 
 

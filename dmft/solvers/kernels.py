@@ -423,8 +423,13 @@ PARALLEL_THRESHOLD = 200_000
 R_BLOCK = 256
 
 
+def diagonal_blocks(n: int) -> np.ndarray:
+    """Storage for the diagonal blocks of an n x n Cholesky factor (``cholesky_row``)."""
+    return np.zeros(((n + R_BLOCK - 1) // R_BLOCK, R_BLOCK, R_BLOCK))
+
+
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
-def cholesky_row(C, L, k, relative_threshold):
+def cholesky_row(C, L, blocks, k, relative_threshold):
     """Row k of the semidefinite Cholesky factor L of C (L L^T = C), from the rows before.
 
     A pivot whose squared value falls below ``relative_threshold * C[k,k]`` is taken as
@@ -436,6 +441,11 @@ def cholesky_row(C, L, k, relative_threshold):
     columns before the block are independent (parallel over j); the rest is sequential.
     Each sum runs in a fixed order, so the numbers do not depend on the threads. Rows up
     to R_BLOCK long run on one thread.
+
+    The sequential part reads the block's diagonal triangle from ``blocks`` (from
+    ``diagonal_blocks``; row k adds its own): a contiguous copy, where the rows of L lie
+    n apart and, evicted by the population kernel since the last step, cost a memory
+    latency per short row (0.3-0.4 ms of 1.9 at k = 3000).
     """
     for first in range(0, k, R_BLOCK):
         last = min(first + R_BLOCK, k)
@@ -448,14 +458,18 @@ def cholesky_row(C, L, k, relative_threshold):
                 for i in range(first):
                     s -= L[k, i] * L[j, i]
                 L[k, j] = s
+        block = blocks[first // R_BLOCK]
         for j in range(first, last):
-            if L[j, j] == 0.0:
+            row = j - first
+            if block[row, row] == 0.0:
                 L[k, j] = 0.0
                 continue
             s = L[k, j]
-            for i in range(first, j):
-                s -= L[k, i] * L[j, i]
-            L[k, j] = s / L[j, j]
+            own = L[k, first:j]
+            earlier = block[row, :row]
+            for i in range(row):
+                s -= own[i] * earlier[i]
+            L[k, j] = s / block[row, row]
     d = C[k, k]
     for i in range(k):
         d -= L[k, i] * L[k, i]
@@ -463,6 +477,8 @@ def cholesky_row(C, L, k, relative_threshold):
         L[k, k] = math.sqrt(d)
     else:
         L[k, k] = 0.0
+    first = k - k % R_BLOCK
+    blocks[k // R_BLOCK, k - first, : k - first + 1] = L[k, first : k + 1]
     return d
 
 

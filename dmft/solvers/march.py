@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..problem import Problem
-from .kernels import cholesky_row
+from .kernels import cholesky_row, diagonal_blocks
 from .population import Population
 from .weights import Trajectory, advance_weights
 
@@ -24,12 +24,13 @@ PSD_TOLERANCE = 1e-6  # a squared pivot below -PSD_TOLERANCE * C[k,k] is not rou
 Progress = Callable[[int, int], None]
 
 
-def factor_row(k: int, C: np.ndarray, L: np.ndarray) -> float:
+def factor_row(k: int, C: np.ndarray, L: np.ndarray, blocks: np.ndarray) -> float:
     """Cholesky row k, refusing a covariance that lost positive semi-definiteness.
 
-    Returns the squared pivot relative to C[k,k] (a diagnostic of round-off).
+    ``blocks``: L's diagonal blocks (``kernels.diagonal_blocks``). Returns the squared
+    pivot relative to C[k,k] (a diagnostic of round-off).
     """
-    pivot = cholesky_row(C, L, k, PIVOT_THRESHOLD)
+    pivot = cholesky_row(C, L, blocks, k, PIVOT_THRESHOLD)
     relative = pivot / C[k, k] if C[k, k] > 0 else 0.0
     if relative < -PSD_TOLERANCE:
         raise DivergenceError(k, f"C lost positive semi-definiteness (pivot {pivot:.3g}, C[k,k] = {C[k, k]:.3g}); "
@@ -52,14 +53,15 @@ class PathFactors:
         else:
             self.covariances = (np.zeros((n, n)), traj.C_minus)
         self.factors = tuple(np.zeros((n, n)) for _ in self.covariances)
+        self.blocks = tuple(diagonal_blocks(n) for _ in self.covariances)
 
     def rows(self, k: int) -> tuple[np.ndarray, ...]:
         """Factor row k of every covariance (C row k must be known) and return them."""
         traj = self.traj
         if traj.replicas == 2:
             self.covariances[0][k, : k + 1] = 2.0 * traj.C[k, : k + 1] - traj.C_minus[k, : k + 1]
-        for covariance, factor in zip(self.covariances, self.factors):
-            traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, covariance, factor))
+        for covariance, factor, blocks in zip(self.covariances, self.factors, self.blocks):
+            traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, covariance, factor, blocks))
         return tuple(factor[k, : k + 1] for factor in self.factors)
 
 
