@@ -11,6 +11,7 @@ import numpy as np
 from ..problem import Problem
 from ..result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .iterate import iterate
+from .kernels import R_BLOCK
 from .march import march
 from ..options import SolverOptions
 from ..errors import ParameterError
@@ -114,7 +115,8 @@ def memory_estimate(problem: Problem, options: SolverOptions) -> int:
     matrices += 2 * (4 if options.replicas == 1 else 5)
     if options.keep_runs:
         matrices += 2 * options.subpopulations
-    return paths + 8 * matrices * n * n
+    diagonal_blocks = 8 * options.replicas * n * R_BLOCK  # of each Cholesky factor
+    return paths + 8 * matrices * n * n + diagonal_blocks
 
 
 def available_memory() -> int:
