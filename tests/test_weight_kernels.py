@@ -71,11 +71,24 @@ def solve_weights_in_numpy(inputs: dict, decay: float, dt: float, langevin: floa
             covariance[rows, rows] = np.tril(closed_form)
 
 
+def by_rows(M: np.ndarray) -> np.ndarray:
+    """The lower triangle of square M stored by rows (kernels.packed_row)."""
+    packed = np.zeros(kernels.packed_size(M.shape[0]))
+    for j in range(M.shape[0]):
+        kernels.packed_row(packed, j)[:] = M[j, : j + 1]
+    return packed
+
+
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
             init_variance: float = 0.7, kernel=kernels.advance_weight_rows, window: int = SIZE) -> dict:
     out = {name: value.copy() for name, value in inputs.items()}
+    packed = {name: by_rows(out[name]) if out[name].shape[0] else np.zeros(0) for name in ("R", "C", "C_minus")}
     kernel(k, window, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
-           out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"])
+           out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"], packed["R"], packed["C"], packed["C_minus"])
+    # The kernel reads earlier rows from the copies stored by rows and writes the new row to both.
+    for name, copy in packed.items():
+        if copy.size:
+            np.testing.assert_array_equal(copy, by_rows(out[name]), err_msg=name)
     return out
 
 
@@ -118,8 +131,12 @@ def psd_with_null_directions(n: int, rank: int, seed: int = 1) -> np.ndarray:
 
 
 def factor(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    L, blocks = np.zeros_like(C), kernels.diagonal_blocks(C.shape[0])
-    pivots = np.array([kernels.cholesky_row(C, L, blocks, k, 1e-8) for k in range(C.shape[0])])
+    n = C.shape[0]
+    packed, blocks = np.zeros(kernels.packed_size(n)), kernels.diagonal_blocks(n)
+    pivots = np.array([kernels.cholesky_row(C, packed, blocks, k, 1e-8) for k in range(n)])
+    L = np.zeros_like(C)
+    for k in range(n):
+        L[k, : k + 1] = kernels.packed_row(packed, k)
     return L, pivots
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..problem import Problem
-from .kernels import cholesky_row, diagonal_blocks
+from .kernels import cholesky_row, diagonal_blocks, packed_row, packed_size
 from .population import Population
 from .weights import Trajectory, advance_weights
 
@@ -27,8 +27,9 @@ Progress = Callable[[int, int], None]
 def factor_row(k: int, C: np.ndarray, L: np.ndarray, blocks: np.ndarray) -> float:
     """Cholesky row k, refusing a covariance that lost positive semi-definiteness.
 
-    ``blocks``: L's diagonal blocks (``kernels.diagonal_blocks``). Returns the squared
-    pivot relative to C[k,k] (a diagnostic of round-off).
+    ``L``: the factor's lower triangle stored by rows (``kernels.packed_row``); ``blocks``:
+    its diagonal blocks (``kernels.diagonal_blocks``). Returns the squared pivot relative
+    to C[k,k] (a diagnostic of round-off).
     """
     pivot = cholesky_row(C, L, blocks, k, PIVOT_THRESHOLD)
     relative = pivot / C[k, k] if C[k, k] > 0 else 0.0
@@ -52,7 +53,8 @@ class PathFactors:
             self.covariances = (traj.C,)
         else:
             self.covariances = (np.zeros((n, n)), traj.C_minus)
-        self.factors = tuple(np.zeros((n, n)) for _ in self.covariances)
+        # Lower triangles stored by rows (kernels.packed_row): the factor is only ever read by rows.
+        self.factors = tuple(np.zeros(packed_size(n)) for _ in self.covariances)
         self.blocks = tuple(diagonal_blocks(n) for _ in self.covariances)
 
     def rows(self, k: int) -> tuple[np.ndarray, ...]:
@@ -62,7 +64,7 @@ class PathFactors:
             self.covariances[0][k, : k + 1] = 2.0 * traj.C[k, : k + 1] - traj.C_minus[k, : k + 1]
         for covariance, factor, blocks in zip(self.covariances, self.factors, self.blocks):
             traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, covariance, factor, blocks))
-        return tuple(factor[k, : k + 1] for factor in self.factors)
+        return tuple(packed_row(factor, k) for factor in self.factors)
 
 
 def march(problem: Problem, population: Population, progress: Progress | None = None,
