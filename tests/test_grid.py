@@ -257,6 +257,7 @@ def test_killed_grid_resumes_and_leaves_earlier_points_untouched(tmp_path: Path)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+        process.stderr.close()
     summary = load_summary(output)
     done = [name.split("/")[1] for name, status in zip(summary["group"], summary["status"]) if status == "done"]
     assert 1 <= len(done) < 8, "the kill should land in the middle of the grid"
@@ -411,6 +412,7 @@ def test_second_concurrent_writer_is_refused(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
     # The holder died without cleaning up: its lock file is stale and is taken over.
     assert Path(f"{output}.lock").exists()
     assert run_grid(spec, output, workers=1).done == 4
