@@ -10,6 +10,8 @@ import pytest
 
 import dmft
 from dmft.solvers import kernels
+from dmft.solvers.march import march
+from dmft.solvers.population import make_population
 from dmft.solvers.weights import MIRROR_BLOCK, _mirror_lower
 
 K_STEP = 2 * kernels.R_BLOCK + 37  # three blocks, the last one partial
@@ -194,15 +196,18 @@ def test_solved_covariances_and_kernels_are_exactly_symmetric(method, replicas):
 
 @pytest.mark.parametrize("replicas", [1, 2])
 def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas):
-    # The weight side makes C by a recursion in k (advance_weight_rows); THEORY states it in
-    # closed form. Over a whole march, with SGD noise, Langevin noise, a ridge and a nonzero
-    # init variance, the recursion's round-off must stay at round-off.
+    # The weight side makes C (and C - C_ab) by a recursion in k (advance_weight_rows);
+    # THEORY states them in closed form. Over a whole march, with SGD noise, Langevin noise,
+    # a ridge and a nonzero init variance, the recursion's round-off must stay at round-off.
     dt, temperature, init_variance = 0.1, 0.05, 0.7
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, ridge=0.2, dt=dt,
                                      temperature=temperature, init_variance=init_variance,
                                      steps=2 * kernels.R_BLOCK + 40)
-    result = dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=1, replicas=replicas))
-    R, A, m = result.R, result.A, result.m
-    noise = dt**2 * result.Gamma_C + 2 * temperature * dt * np.eye(len(A))
-    closed_form = init_variance * np.outer(A, A) + np.outer(m, m) + R @ noise @ R.T
-    np.testing.assert_allclose(result.C, closed_form, rtol=0, atol=1e-12 * np.abs(closed_form).max())
+    traj = march(problem, make_population(problem, 2000, np.random.SeedSequence(5), replicas=replicas))
+    R, A, m = traj.R, traj.A, traj.m
+    pairs = [(traj.C, traj.Gamma_C, True)] + ([(traj.C_minus, traj.Gamma_minus, False)] if replicas == 2 else [])
+    for covariance, gamma, plain in pairs:
+        closed_form = R @ (dt**2 * gamma + 2 * temperature * dt * np.eye(len(A))) @ R.T
+        if plain:
+            closed_form += init_variance * np.outer(A, A) + np.outer(m, m)
+        np.testing.assert_allclose(covariance, closed_form, rtol=0, atol=1e-12 * np.abs(closed_form).max())
