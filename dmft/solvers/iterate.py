@@ -34,10 +34,9 @@ def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
     """Recompute A, m, R, C on the whole window from the kernels stored in ``traj``."""
     fresh = Trajectory.start(problem, traj.replicas, traj.memory_steps)
     traj.A[:], traj.m[:], traj.R[:], traj.C[:] = fresh.A, fresh.m, fresh.R, fresh.C
-    traj.R_packed[:], traj.C_packed[:] = fresh.R_packed, fresh.C_packed
+    traj.R_packed[:] = fresh.R_packed
     if traj.C_minus is not None:
         traj.C_minus[:] = 0.0
-        traj.C_minus_packed[:] = 0.0
     for k in range(problem.steps):
         advance_weights(k, traj, problem)
     traj.symmetrize()

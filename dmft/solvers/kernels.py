@@ -557,56 +557,33 @@ def _lower_triangle_times(M, width, r, start, first, last, dots, partial):
         dots[j] = s + row[j] * r_j
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def _dot(x, y):
-    """sum_i x[i] y[i] in the compiled order (a loop that stores nothing: REPRODUCIBLE)."""
-    s = 0.0
-    for i in range(x.shape[0]):
-        s += x[i] * y[i]
-    return s
-
-
-@numba.njit(cache=True, inline="always")
-def _copy_rows_to_packed(k, C, C_minus, C_packed, C_minus_packed):
-    """Row k of C (and of C - C_ab) into their copies stored by rows."""
-    _lower_row(C_packed, 0, k)[:] = C[k, : k + 1]
-    if C_minus.shape[0] > 0:
-        _lower_row(C_minus_packed, 0, k)[:] = C_minus[k, : k + 1]
-
-
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
 def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma, C, Gamma_minus,
-                        C_minus, R_packed, C_packed, C_minus_packed):
+                        C_minus, R_packed):
     """Step k+1 of the weight side from kernel rows 0..k (THEORY.md section 2).
 
     A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows):
     rows of lower triangles only (``Trajectory.symmetrize`` fills the upper ones). The
-    passes over earlier rows read R, C (and C - C_ab) from their copies stored by rows
-    (``*_packed``: ``packed_row``), which each new row is written to as well.
+    passes over earlier rows of R read its copy stored by rows (``R_packed``:
+    ``packed_row``), which each new row is written to as well.
     Every loop is parallel over output elements, each summed in a fixed order, so the
     numbers do not depend on the number of threads. Only lower triangles are read: R is
-    strictly lower triangular, Gamma and C symmetric. ``langevin`` = 2 T dt.
+    strictly lower triangular and Gamma symmetric. ``langevin`` = 2 T dt.
 
-    C row k+1, exact equations: THEORY's C = s0^2 A A^T + m m^T + R N R^T, with
-    N = dt^2 Gamma + 2 T dt I, is the covariance of w_{k+1} = decay w_k - dt sum_j K[k,j] w_j
-    - dt mu_hat_k + xi_k, w_0 = s0 z, Cov(xi) = N. Hence the recursion
-        C[k+1,j'] = decay C[k,j'] - dt sum_{j<=k} K[k,j] C[j,j'] - dt mu_hat_k m_j'
-                    + sum_{i<j'} R[j',i] N[k,i]                    (j' <= k),
-    and the same with j' = k+1 (the row just made) for the diagonal, where the last sum
-    takes i <= k. It reads the triangles of R (fused with R's own row) and of C: two per
-    step instead of three for the closed form (R for R's row, Gamma for N r, R again).
+    C takes THEORY's closed form, s0^2 A A^T + m m^T + R N R^T with N = dt^2 Gamma + 2 T dt I.
+    (C is also the covariance of w_{k+1} = decay w_k - dt sum_j K[k,j] w_j - dt mu_hat_k + xi_k,
+    so its rows obey a recursion in k that reads two triangles per step, C and R, instead
+    of three. Tried: its round-off is not that of a Gram matrix, and square-loss GD lost
+    positive semi-definiteness at step 287 of 1500, pivot -1.1e-6 of C[k,k], where the
+    closed form stays above -1e-7.)
 
     ``window`` is the memory window in steps: R[k', i] and K[k', i] are zero for
-    k' - i > window (window > k: none). Cut rows of R are not the responses of the
-    windowed dynamics, so the recursion would not give a covariance: C then takes the
-    closed form, whose Gram structure stays positive semi-definite. R row k+1 costs
-    O(window^2) and the noise and C row O(window k) instead of O(k^2).
+    k' - i > window (window > k: none). Then R row k+1 costs O(window^2) and the noise and
+    C row O(window k) instead of O(k^2).
     """
     # Loops over [first, last) run over slices from 0: a loop from a variable start ran 2-2.5
     # times slower (measured at k = 2000).
     two_replicas = C_minus.shape[0] > 0
-    n_matrices = 2 if two_replicas else 1
-    exact = window > k  # no row of R so far was cut by the window
     k_first = max(k - window, 0)  # K[k, j] = 0 for j < k_first
     r_first = max(k + 1 - window, 0)  # R[k+1, i] = 0 for i < r_first
     a_sum = 0.0
@@ -616,73 +593,32 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         m_sum += K[k, j] * m[j]
     A[k + 1] = decay * A[k] - dt * a_sum
     m[k + 1] = decay * m[k] - dt * mu_hat[k] - dt * m_sum
-    # One parallel loop over independent work items, in blocks of R_BLOCK rows:
-    # - R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]. Each block of rows j adds
-    #   its share into its own partial row (rows of R stream whole); partials are added in
-    #   block order, so the sum is fixed whatever the threads. Exact: the same rows of R give
-    #   gamma_dots[., j] = sum_{i<j} R[j, i] Gamma[k, i] (and Gamma_minus) while in cache.
-    # - Exact: (C K[k])[j'] from the lower triangle of C (and of C_minus), by rows giving dot
-    #   products and scattered partials as for Gamma below.
+    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]. Each block of rows j adds
+    # its share into its own partial row (rows of R stream whole); partials are added in
+    # block order, so the sum is fixed whatever the threads.
     j_first = max(k_first, 1)
-    n_r_blocks = (k + R_BLOCK - j_first) // R_BLOCK
-    n_c_blocks = (k + R_BLOCK) // R_BLOCK if exact else 0
-    r_partials = np.zeros((n_r_blocks, k + 1))
-    gamma_dots = np.zeros((n_matrices, k + 1 if exact else 0))
-    c_dots = np.zeros((n_matrices, k + 1 if exact else 0))
-    c_partials = np.zeros((n_matrices, n_c_blocks, k + 1))
-    for t in prange(n_r_blocks + n_matrices * n_c_blocks):
-        if t < n_r_blocks:
-            block = _balanced(t, n_r_blocks)
-            partial = r_partials[block]
-            for j in range(j_first + block * R_BLOCK, min(j_first + (block + 1) * R_BLOCK, k + 1)):
-                R_j = _lower_row(R_packed, 0, j)[:j]
-                if exact:
-                    gamma_dots[0, j] = _dot(R_j, Gamma[k, :j])
-                    if two_replicas:
-                        gamma_dots[1, j] = _dot(R_j, Gamma_minus[k, :j])
-                weight = -dt * K[k, j]
-                if weight != 0.0:
-                    target = partial[r_first:j]
-                    row = R_j[r_first:j]
-                    for i in range(j - r_first):
-                        target[i] += weight * row[i]
-        else:
-            which = (t - n_r_blocks) // n_c_blocks
-            block = _balanced((t - n_r_blocks) % n_c_blocks, n_c_blocks)
-            first = block * R_BLOCK
-            _lower_triangle_times(C_packed if which == 0 else C_minus_packed, 0, K[k], 0, first,
-                                  min(first + R_BLOCK, k + 1), c_dots[which], c_partials[which, block])
+    n_blocks = (k + R_BLOCK - j_first) // R_BLOCK
+    r_partials = np.zeros((n_blocks, k + 1))
+    for t in prange(n_blocks):
+        block = _balanced(t, n_blocks)
+        partial = r_partials[block]
+        for j in range(j_first + block * R_BLOCK, min(j_first + (block + 1) * R_BLOCK, k + 1)):
+            weight = -dt * K[k, j]
+            if weight != 0.0:
+                target = partial[r_first:j]
+                row = _lower_row(R_packed, 0, j)[r_first:j]
+                for i in range(j - r_first):
+                    target[i] += weight * row[i]
     for i in prange(r_first, k + 1):
         R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i, j_first)
     R[k + 1, k] = 1.0
     _lower_row(R_packed, 0, k + 1)[:] = R[k + 1, : k + 2]
-    dt2 = dt * dt
-    if exact:
-        for jp in prange(k + 1):
-            for which in range(n_matrices):
-                covariance = C if which == 0 else C_minus
-                c_times_k = c_dots[which, jp] + _sum_of_partials(c_partials[which], jp, 0)
-                value = decay * covariance[k, jp] - dt * c_times_k + dt2 * gamma_dots[which, jp]
-                if which == 0:
-                    value -= dt * mu_hat[k] * m[jp]
-                covariance[k + 1, jp] = value
-        # The diagonal, from the row just made: R[k+1, k] = 1 brings the Langevin noise.
-        for which in range(n_matrices):
-            covariance = C if which == 0 else C_minus
-            gamma = Gamma if which == 0 else Gamma_minus
-            value = (decay * covariance[k + 1, k] - dt * _dot(K[k, : k + 1], covariance[k + 1, : k + 1])
-                     + dt2 * _dot(R[k + 1, : k + 1], gamma[k, : k + 1]) + langevin)
-            if which == 0:
-                value -= dt * mu_hat[k] * m[k + 1]
-            covariance[k + 1, k + 1] = value
-        _copy_rows_to_packed(k + 1, C, C_minus, C_packed, C_minus_packed)
-        return
-    # Windowed: noise = N r with r = R[k+1, :k+1], reading only the lower triangle of Gamma:
-    # row j gives its dot product with r and scatters Gamma[j, i] r_j to i < j. Each block of
-    # rows scatters into its own partial vector; partials are added in block order, so the
-    # sum is fixed whatever the threads. r vanishes before r_first: only rows j >= r_first
-    # contribute.
+    # noise = N r with r = R[k+1, :k+1], reading only the lower triangle of Gamma: row j gives
+    # its dot product with r and scatters Gamma[j, i] r_j to i < j. Each block of rows
+    # scatters into its own partial vector; partials are added in block order, so the sum is
+    # fixed whatever the threads. r vanishes before r_first: only rows j >= r_first contribute.
     r = R[k + 1]
+    n_matrices = 2 if two_replicas else 1
     n_blocks = (k + R_BLOCK - r_first) // R_BLOCK
     dots = np.zeros((n_matrices, k + 1))
     partials = np.zeros((n_matrices, n_blocks, k + 1))
@@ -692,6 +628,7 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         first = r_first + block * R_BLOCK
         _lower_triangle_times(Gamma.reshape(-1) if which == 0 else Gamma_minus.reshape(-1), Gamma.shape[1], r,
                               r_first, first, min(first + R_BLOCK, k + 1), dots[which], partials[which, block])
+    dt2 = dt * dt
     noise = np.empty(k + 1)
     noise_minus = np.empty(k + 1 if two_replicas else 0)
     for i in prange(k + 1):
@@ -720,7 +657,6 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         C[k + 1, jp] = init_variance * A[k + 1] * A[jp] + m[k + 1] * m[jp] + s
         if two_replicas:
             C_minus[k + 1, jp] = s_minus
-    _copy_rows_to_packed(k + 1, C, C_minus, C_packed, C_minus_packed)
 
 
 # Below this step the weight side runs on one thread: waking the pool for its five

@@ -43,12 +43,10 @@ class Trajectory:
     # Memory window in steps: R[k, j] and K[k, j] are zero for k - j > memory_steps
     # (memory_steps > N: the exact equations).
     memory_steps: int = 2**62
-    # The lower triangles of R and C (and C - C_ab) again, stored by rows (kernels.packed_row):
-    # the weight side streams these, written with each new row. (Rows of a square array lie
-    # N apart; read cold by rows, they took 30-40% longer.)
+    # The lower triangle of R again, stored by rows (kernels.packed_row): the weight side
+    # streams it twice per step, and each new row is written to it too. (Rows of a square
+    # array lie N apart; read cold by rows, they took 30-40% longer.)
     R_packed: np.ndarray | None = None
-    C_packed: np.ndarray | None = None
-    C_minus_packed: np.ndarray | None = None
 
     @classmethod
     def start(cls, problem: Problem, replicas: int = 1, memory_steps: int | None = None) -> "Trajectory":
@@ -61,10 +59,9 @@ class Trajectory:
         )
         if replicas == 2:
             traj.Gamma_minus, traj.C_minus = np.zeros((n, n)), np.zeros((n, n))
-        traj.R_packed, traj.C_packed = np.zeros(packed_size(n)), np.zeros(packed_size(n))
-        traj.C_minus_packed = np.zeros(packed_size(n) if replicas == 2 else 0)
+        traj.R_packed = np.zeros(packed_size(n))
         traj.A[0] = 1.0
-        traj.C[0, 0] = traj.C_packed[0] = problem.init_variance
+        traj.C[0, 0] = problem.init_variance
         return traj
 
     def memory_start(self, k: int) -> int:
@@ -120,7 +117,7 @@ def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
         2.0 * problem.algorithm.temperature * problem.dt, problem.init_variance,
         traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_C, traj.C,
         traj.Gamma_minus if two else _NO_ROWS, traj.C_minus if two else _NO_ROWS,
-        traj.R_packed, traj.C_packed, traj.C_minus_packed,
+        traj.R_packed,
     )
     check_finite(k + 1, traj)
 
