@@ -75,10 +75,14 @@ def solve_weights_in_numpy(inputs: dict, decay: float, dt: float, langevin: floa
 
 def by_rows(M: np.ndarray) -> np.ndarray:
     """The lower triangle of square M stored by rows (kernels.packed_row)."""
-    packed = np.zeros(kernels.packed_size(M.shape[0]))
-    for j in range(M.shape[0]):
-        kernels.packed_row(packed, j)[:] = M[j, : j + 1]
-    return packed
+    return M[np.tril_indices(M.shape[0])]  # row-major order: row 0, then row 1, ...
+
+
+def square(packed: np.ndarray, n: int) -> np.ndarray:
+    """The n x n lower-triangular matrix whose rows ``packed`` stores (the inverse of by_rows)."""
+    M = np.zeros((n, n))
+    M[np.tril_indices(n)] = packed
+    return M
 
 
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
@@ -134,10 +138,7 @@ def factor(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = C.shape[0]
     packed, blocks = np.zeros(kernels.packed_size(n)), kernels.diagonal_blocks(n)
     pivots = np.array([kernels.cholesky_row(C, packed, blocks, k, 1e-8) for k in range(n)])
-    L = np.zeros_like(C)
-    for k in range(n):
-        L[k, : k + 1] = kernels.packed_row(packed, k)
-    return L, pivots
+    return square(packed, n), pivots
 
 
 def test_cholesky_rows_match_numpy_on_a_full_rank_matrix():

@@ -423,24 +423,19 @@ PARALLEL_THRESHOLD = 200_000
 R_BLOCK = 256
 
 
-def packed_size(n: int) -> int:
-    """Entries of an n x n lower triangle stored by rows (``_row_start``)."""
-    return n * (n + 1) // 2
-
-
 @numba.njit(cache=True, inline="always")
-def _row_start(j):
-    """Where row j starts in a lower triangle stored by rows: row j holds its j + 1 entries
-    (columns 0..j) right after row j - 1. A block of rows is then one contiguous stretch,
-    which streams at the memory bandwidth; rows of a square array lie n apart, and their
-    prefixes read 20-26 GB/s cold against 35 packed (measured at N = 4000)."""
-    return j * (j + 1) // 2
-
-
 def packed_row(packed: np.ndarray, j: int) -> np.ndarray:
-    """Row j (columns 0..j) of a lower triangle stored by rows: a view."""
+    """Row j (columns 0..j, a view) of a lower triangle stored by rows: row j holds its
+    j + 1 entries right after row j - 1, so a block of rows is one contiguous stretch,
+    which streams at the memory bandwidth. (Rows of a square array lie n apart; read cold,
+    their prefixes ran at 20-26 GB/s against 35 stored by rows, at N = 4000.)"""
     start = j * (j + 1) // 2
     return packed[start : start + j + 1]
+
+
+def packed_size(n: int) -> int:
+    """Entries of an n x n lower triangle stored by rows (``packed_row``)."""
+    return n * (n + 1) // 2
 
 
 def diagonal_blocks(n: int) -> np.ndarray:
@@ -468,7 +463,7 @@ def cholesky_row(C, L, blocks, k, relative_threshold):
     lie far apart and, evicted by the population kernel since the last step, cost a
     memory latency per short row (0.3-0.4 ms of 1.9 at k = 3000).
     """
-    own = L[_row_start(k) : _row_start(k) + k + 1]
+    own = packed_row(L, k)
     for first in range(0, k, R_BLOCK):
         last = min(first + R_BLOCK, k)
         if first == 0:  # nothing before the block: no threads to wake
@@ -477,7 +472,7 @@ def cholesky_row(C, L, blocks, k, relative_threshold):
         else:
             for j in prange(first, last):
                 s = C[k, j]
-                earlier = L[_row_start(j) : _row_start(j) + first]
+                earlier = packed_row(L, j)[:first]
                 for i in range(first):
                     s -= own[i] * earlier[i]
                 own[j] = s
@@ -525,25 +520,16 @@ def _sum_of_partials(partials, i, origin):
     return total
 
 
-@numba.njit(cache=True, inline="always")
-def _lower_row(flat, width, j):
-    """Row j, columns 0..j, of a lower triangle held in the 1-d ``flat``: a raveled square
-    array of that width (width > 0) or the triangle stored by rows (width = 0)."""
-    origin = j * width if width > 0 else _row_start(j)
-    return flat[origin : origin + j + 1]
-
-
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _lower_triangle_times(M, width, r, start, first, last, dots, partial):
-    """Rows first..last-1 of the lower triangle of symmetric M (``_lower_row``) against r,
-    which vanishes before ``start``.
+def _lower_triangle_times(M, r, start, first, last, dots, partial):
+    """Rows first..last-1 of the lower triangle of symmetric M against r (zero before ``start``).
 
     dots[j] = sum_{start<=i<=j} M[j,i] r_i (complete), partial[i] += M[j,i] r_j for i < j
     (the upper triangle's share, to be added up over blocks of rows).
     """
     for j in range(first, last):
         r_j = r[j]
-        row = _lower_row(M, width, j)
+        row = M[j, : j + 1]
         s = 0.0
         head = row[start:j]
         r_part = r[start:j]
@@ -606,13 +592,13 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
             weight = -dt * K[k, j]
             if weight != 0.0:
                 target = partial[r_first:j]
-                row = _lower_row(R_packed, 0, j)[r_first:j]
+                row = packed_row(R_packed, j)[r_first:j]
                 for i in range(j - r_first):
                     target[i] += weight * row[i]
     for i in prange(r_first, k + 1):
         R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i, j_first)
     R[k + 1, k] = 1.0
-    _lower_row(R_packed, 0, k + 1)[:] = R[k + 1, : k + 2]
+    packed_row(R_packed, k + 1)[:] = R[k + 1, : k + 2]
     # noise = N r with r = R[k+1, :k+1], reading only the lower triangle of Gamma: row j gives
     # its dot product with r and scatters Gamma[j, i] r_j to i < j. Each block of rows
     # scatters into its own partial vector; partials are added in block order, so the sum is
@@ -626,8 +612,8 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         which = t // n_blocks
         block = _balanced(t % n_blocks, n_blocks)
         first = r_first + block * R_BLOCK
-        _lower_triangle_times(Gamma.reshape(-1) if which == 0 else Gamma_minus.reshape(-1), Gamma.shape[1], r,
-                              r_first, first, min(first + R_BLOCK, k + 1), dots[which], partials[which, block])
+        _lower_triangle_times(Gamma if which == 0 else Gamma_minus, r, r_first, first,
+                              min(first + R_BLOCK, k + 1), dots[which], partials[which, block])
     dt2 = dt * dt
     noise = np.empty(k + 1)
     noise_minus = np.empty(k + 1 if two_replicas else 0)
@@ -646,7 +632,7 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         s_minus = 0.0
         i_first = max(jp - window, 0)
         i_last = jp if jp <= k else k + 1
-        row = _lower_row(R_packed, 0, jp)[i_first:i_last]
+        row = packed_row(R_packed, jp)[i_first:i_last]
         noise_part = noise[i_first:i_last]
         for i in range(i_last - i_first):
             s += row[i] * noise_part[i]
