@@ -289,3 +289,19 @@ def test_compact_rows_carry_a_non_finite_value_into_the_scale_and_zero_rows_stay
     values = np.zeros(4)
     kernels._store_row(0, 4, values, stored, scales, True)
     assert scales[0] == 0.0 and np.all(values == 0.0) and np.all(stored == 0)
+
+
+@pytest.mark.parametrize("subpopulations", [1, 3])
+def test_mean_and_standard_error_over_subpopulations_match_the_runs(subpopulations):
+    # solve's running mean and variance (Welford, keeping the first run's arrays) against
+    # numpy on the kept runs: the mean of the runs and std(ddof=1) / sqrt(n); NaN for one run.
+    problem = sgd_problem(steps=15)
+    result = dmft.solve(problem, options(samples=1800, subpopulations=subpopulations, keep_runs=True))
+    for name in ("C", "R", "m", "A"):
+        runs = np.asarray(result.diagnostics[f"{name}_runs"])
+        np.testing.assert_allclose(getattr(result, name), runs.mean(axis=0), rtol=1e-12, atol=1e-15, err_msg=name)
+        if subpopulations == 1:
+            assert np.all(np.isnan(result.stderr[name])), name
+        else:
+            expected = runs.std(axis=0, ddof=1) / np.sqrt(subpopulations)
+            np.testing.assert_allclose(result.stderr[name], expected, rtol=1e-9, atol=1e-15, err_msg=name)
