@@ -212,12 +212,13 @@ def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas):
         np.testing.assert_allclose(covariance, closed_form, rtol=0, atol=1e-12 * np.abs(closed_form).max())
 
 
-@pytest.mark.parametrize("seed", [2, 4])
-def test_square_loss_gd_covariance_stays_positive_semidefinite(seed):
-    # Square-loss GD has smooth paths: C is so ill-conditioned that its squared Cholesky
-    # pivots come down to round-off. THEORY's closed form (a Gram matrix) keeps them at
-    # +5e-11 of C[k,k] here. A recursion for the rows of C, tried, reached -9e-7 (seed 4)
-    # and failed at step 287 (seed 2, pivot -1.1e-6 of C[k,k]).
+def test_square_loss_gd_covariance_stays_positive_semidefinite():
+    # Square-loss GD has smooth paths: C has numerical rank ~5 and most squared Cholesky
+    # pivots are round-off. Over eight seeds, with the pivot threshold of 1e-8 of C[k,k]
+    # used before, four runs lost positive semi-definiteness (march.PIVOT_THRESHOLD); a
+    # recursion for the rows of C, tried instead of THEORY's closed form, failed too. The
+    # pivots must stay non-negative to round-off, for every seed.
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="gd", loss="square", ridge=0.0, dt=0.1, steps=400)
-    result = dmft.solve(problem, dmft.SolverOptions(samples=4000, subpopulations=1, seed=seed))
-    assert result.diagnostics["min_relative_pivot"] > -1e-9
+    for seed in range(8):
+        result = dmft.solve(problem, dmft.SolverOptions(samples=1000, subpopulations=1, seed=seed))
+        assert result.diagnostics["min_relative_pivot"] > -1e-9, seed
