@@ -63,6 +63,20 @@ class Algorithm:
                 f"must be >= dt (1 - b) / b = {dt * (1 - b) / b:g} (leave probability <= 1), got {tau}",
             )
 
+    def switching_probabilities(self, dt: float) -> tuple[float, float, float]:
+        """(P(s(0) = 1), P(s(k+1) = 0 | s(k) = 1), P(s(k+1) = 1 | s(k) = 0)) at step ``dt``.
+
+        GD: (1, 0, 1). SGD: (b, 1 - b, b), a fresh Bernoulli(b) at each step. Persistent
+        SGD: (b, dt (1 - b) / (b tau), dt / tau).
+        """
+        if self.name == "gd":
+            return 1.0, 0.0, 1.0
+        b = self.batch_fraction
+        if self.name == "sgd":
+            return b, 1.0 - b, b
+        tau = self.persistence_time
+        return b, dt * (1 - b) / (b * tau), dt / tau
+
     def initial_selection(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """s(0) for n samples, as floats in {0, 1}."""
         if self.name == "gd":
@@ -75,7 +89,6 @@ class Algorithm:
             return s
         if self.name == "sgd":
             return (rng.random(s.shape[0]) < self.batch_fraction).astype(float)
-        b, tau = self.batch_fraction, self.persistence_time
-        leave, join = dt * (1 - b) / (b * tau), dt / tau
+        _, leave, join = self.switching_probabilities(dt)
         u = rng.random(s.shape[0])
         return np.where(s > 0, (u >= leave).astype(float), (u < join).astype(float))

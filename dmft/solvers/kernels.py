@@ -38,6 +38,7 @@ import numpy as np
 from numba import prange
 
 from ..losses import loss_terms
+from . import streams
 
 # Reassociation lets LLVM vectorise the reductions (otherwise bound by the latency of
 # dependent adds); no nnan/ninf, so NaN and overflow still propagate and are caught.
@@ -392,6 +393,66 @@ def population_step_two_replicas(
         _add_diagonal_response(k, width, rows[LAM_K_B], acc_response, ch, 0.5)
 
 
+@numba.njit(parallel=True, cache=True)
+def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
+    """Step k's draws of one replica into the chunked storage: zeta_k (in units of
+    ``zeta_step``, rounded and capped to the int16 range unless ``zeta`` is float64), the
+    probe signs pi_k, and s(k) (``selection``, in place: s(k-1) on entry for k > 0).
+
+    Blocks of streams.DRAW_BLOCK samples, each from its own counter-based streams
+    (``key``, k, block, purpose, ``replica``): the numbers depend neither on the threads
+    nor on the chunk width. ``switching`` = (P(s(0) = 1), P(leave), P(join))
+    (``Algorithm.switching_probabilities``); s(k) stays 1 when it cannot change (GD).
+    """
+    n = selection.shape[0]
+    width = zeta.shape[2]
+    n_probes = probes.shape[1]
+    quantize = zeta_step != 1.0
+    inverse_step = 1.0 / zeta_step  # a power of 2: the same as dividing
+    first_use, leave, join = switching[0], switching[1], switching[2]
+    always = first_use >= 1.0 and leave <= 0.0
+    purposes = streams.N_PURPOSES * replica
+    n_blocks = (n + streams.DRAW_BLOCK - 1) // streams.DRAW_BLOCK
+    words = np.empty((n_blocks, streams.BUFFER_WORDS), np.uint64)
+    normals = np.empty((n_blocks, streams.DRAW_BLOCK))
+    signs = np.empty((n_blocks, (n_probes + 15) // 16 * 16), np.uint64)  # whole vectors of Philox blocks
+    for block in prange(n_blocks):
+        first = block * streams.DRAW_BLOCK
+        size = min(streams.DRAW_BLOCK, n - first)
+        z = normals[block, :size]
+        streams.standard_normals(z, words[block], (key, k, block, purposes + streams.NORMALS))
+        if quantize:
+            for s in range(size):
+                z[s] = min(max(np.rint(z[s] * inverse_step), -INT16_MAX), INT16_MAX)
+        if n_probes > 0:
+            streams.fill_words(signs[block], streams.ZERO, (key, k, block, purposes + streams.PROBE_SIGNS))
+        # Sample first + s lies in chunk (first + s) // width at offset (first + s) % width:
+        # walked, not divided, and written through row views.
+        chunk, offset = first // width, first % width
+        zeta_row = zeta[chunk, k]
+        for s in range(size):
+            if offset == width:
+                chunk, offset = chunk + 1, 0
+                zeta_row = zeta[chunk, k]
+            zeta_row[offset] = z[s]
+            for p in range(n_probes):
+                bit = (signs[block, p] >> np.uint64(s)) & streams.ONE
+                probes[chunk, p, k, offset] = 2 * np.int8(bit) - 1
+            offset += 1
+        if always:
+            selection[first : first + size] = 1.0
+            continue
+        uniforms = words[block, : streams.DRAW_BLOCK // 2]  # two 32-bit uniforms per word
+        streams.fill_words(uniforms, streams.ZERO, (key, k, block, purposes + streams.SELECTION))
+        for s in range(size):
+            u = streams.unit_32(uniforms[s // 2], s % 2)
+            if k == 0:
+                selection[first + s] = 1.0 if u < first_use else 0.0
+            else:  # without branches: s(k-1) is a coin flip to the branch predictor
+                stays = selection[first + s]
+                selection[first + s] = stays * (u >= leave) + (1.0 - stays) * (u < join)
+
+
 # The same kernels compiled without threads: for small populations the cost of waking the
 # thread pool at every step (milliseconds on a busy machine) exceeds the work itself.
 # Both versions sum in the same order, and which one runs depends only on the problem's
@@ -410,14 +471,17 @@ def _serial(kernel: numba.core.registry.CPUDispatcher) -> numba.core.registry.CP
                               original.__defaults__, original.__closure__)
     copy.__qualname__ = original.__qualname__ + "_serial"
     copy.__module__ = original.__module__
-    return numba.njit(cache=True, fastmath=FAST)(copy)
+    return numba.njit(cache=True, fastmath=kernel.targetoptions.get("fastmath", False))(copy)
 
 
 population_step_probe_serial = _serial(population_step_probe)
 population_step_exact_serial = _serial(population_step_exact)
 population_step_two_replicas_serial = _serial(population_step_two_replicas)
+draw_step_serial = _serial(draw_step)
 # Below this many sample-steps of work (samples x (k + 1)) a step runs on one thread.
 PARALLEL_THRESHOLD = 200_000
+# From this many samples on, a step's draws run on all threads.
+DRAW_PARALLEL_THRESHOLD = 2048
 # Rows per work item of the weight side, columns per block of the Cholesky row: enough
 # work per item to amortise starting it, enough items for both cores.
 R_BLOCK = 256

@@ -48,15 +48,18 @@ class Population:
         self.problem = problem
         self.samples = samples
         self.response = response
-        self.rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed)
         n, steps = samples, problem.steps + 1
         ds, loss, algorithm = problem.dataset, problem.loss, problem.algorithm
         self.params, self.codes = kernels.pack_params(
             problem.dt, ds.delta, algorithm.gradient_divisor, loss.margin, loss.sharpness, ds.theta,
             loss.code, ds.readout_code, quantize=precision == "compact",
         )
-        self.c, self.y = ds.draw_labels(self.rng, n)
-        self.selection = np.empty(n)
+        self.c, self.y = ds.draw_labels(rng, n)
+        # The draws of every step come from counter-based streams under this key (streams).
+        self.stream_key = rng.integers(0, 2**32, size=2, dtype=np.uint64)  # Philox4x32's two key words
+        self.switching = np.array(algorithm.switching_probabilities(problem.dt))
+        self.selection = np.zeros(n)
         # Chunk-major, time-major storage (see kernels): array[chunk, ..., j, s] holds sample
         # chunk_starts[chunk] + s at step j; the last chunk is padded to the common width.
         self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
@@ -98,17 +101,6 @@ class Population:
                              dtype=self.sum_dtype)
         self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH, width))
 
-    def by_chunk(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        """Per-sample values of shape (n, ...) in storage order (n_chunks, ..., chunk width).
-
-        Cast to ``dtype`` here, on a contiguous copy: numpy's casting assignment into the
-        strided slice of step k was 100 times slower (0.6 ms per step at N_s = 10^4).
-        """
-        n_chunks, width = self.chunk_sizes.shape[0], self.chunk_width
-        padded = np.zeros((n_chunks * width,) + values.shape[1:], dtype=dtype)
-        padded[: self.samples] = values
-        return np.moveaxis(padded.reshape((n_chunks, width) + values.shape[1:]), 1, -1)
-
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
         """Bytes of the sample-path arrays for a run of ``steps`` steps (chunk padding aside)."""
@@ -120,22 +112,13 @@ class Population:
 
     def draw(self, k: int) -> None:
         """Draw the innovations of step k: zeta_k, the probes pi_k, the selection s(k)."""
-        self.selection = self._draw_step(k, self.zeta, self.probes, self.selection)
+        self._draw_step(k, 0, self.zeta, self.probes, self.selection)
 
-    def _draw_step(self, k: int, zeta: np.ndarray, probes: np.ndarray, selection: np.ndarray) -> np.ndarray:
-        """Store zeta_k and the probes pi_k of one replica; return its selection s(k)."""
-        n = self.samples
-        gaussian = self.rng.standard_normal(n)
-        if self.zeta_step != 1.0:  # in units of zeta_step (see __init__)
-            limit = np.iinfo(np.int16).max
-            gaussian = np.clip(np.rint(gaussian / self.zeta_step), -limit, limit)
-        zeta[:, k, :] = self.by_chunk(gaussian, self.zeta_dtype)
-        if probes.shape[1] > 0:
-            probes[:, :, k, :] = self.by_chunk(_rademacher(self.rng, (n, probes.shape[1])), np.int8)
-        algorithm = self.problem.algorithm
-        if k == 0:
-            return algorithm.initial_selection(self.rng, n)
-        return algorithm.next_selection(self.rng, selection, self.problem.dt)
+    def _draw_step(self, k: int, replica: int, zeta: np.ndarray, probes: np.ndarray, selection: np.ndarray) -> None:
+        """Store zeta_k and the probes pi_k of one replica, and advance its selection to s(k)."""
+        parallel = self.samples >= kernels.DRAW_PARALLEL_THRESHOLD
+        draw = kernels.draw_step if parallel else kernels.draw_step_serial
+        draw(k, self.stream_key, replica, self.switching, self.zeta_step, zeta, probes, selection)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
              with_errors: bool = False, first: int = 0) -> KernelRow:
@@ -204,7 +187,7 @@ class TwoReplicaPopulation(Population):
         self.tangents_b_scale = np.ones_like(self.tangents_scale)
         self.probes_b = np.zeros_like(self.probes)
         self.tangents_b = np.zeros_like(self.tangents)
-        self.selection_b = np.empty(n)
+        self.selection_b = np.zeros(n)
         self.h_b = np.zeros(n)
         self.acc_gamma_minus = np.zeros_like(self.acc_gamma)
 
@@ -214,7 +197,7 @@ class TwoReplicaPopulation(Population):
 
     def draw(self, k: int) -> None:
         super().draw(k)  # zeta+ (in self.zeta), replica a's probes and selection
-        self.selection_b = self._draw_step(k, self.zeta_minus, self.probes_b, self.selection_b)
+        self._draw_step(k, 1, self.zeta_minus, self.probes_b, self.selection_b)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
              with_errors: bool = False, first: int = 0) -> KernelRow:
@@ -240,11 +223,6 @@ def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence
     """A one- or two-replica population."""
     kind = TwoReplicaPopulation if replicas == 2 else Population
     return kind(problem, samples, seed, response, probes, chunk_size, precision)
-
-
-def _rademacher(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """Independent signs +-1 as int8."""
-    return (2 * rng.integers(0, 2, size=shape, dtype=np.int8) - 1).astype(np.int8)
 
 
 def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray,
