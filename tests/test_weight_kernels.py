@@ -90,7 +90,7 @@ def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1,
     out = {name: value.copy() for name, value in inputs.items()}
     R_packed = by_rows(out["R"])
     kernel(k, window, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
-           out["Gamma"], out["C"], out["Gamma_minus"], out["C_minus"], R_packed)
+           by_rows(out["Gamma"]), out["C"], by_rows(out["Gamma_minus"]), out["C_minus"], R_packed)
     # The kernel reads earlier rows of R from its copy stored by rows and writes the new row to both.
     np.testing.assert_array_equal(R_packed, by_rows(out["R"]))
     return out
@@ -193,17 +193,24 @@ def test_solved_covariances_and_kernels_are_exactly_symmetric(method, replicas):
         assert np.all(np.diagonal(matrix, offset=1) != 0.0), name  # the upper triangle is filled
 
 
+@pytest.mark.parametrize("precision, rows_type", [("single", np.float32), ("double", np.float64)])
 @pytest.mark.parametrize("replicas", [1, 2])
-def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas):
-    # THEORY's closed form of C (and C - C_ab) from the march's own R, Gamma_C (Gamma_C -
-    # Gamma_ab), A and m, in numpy, with SGD noise, Langevin noise, a ridge and a nonzero init
+def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas, precision, rows_type):
+    # THEORY's closed form of C (and C - C_ab) from the march's own R (as stored), Gamma_C
+    # (Gamma_C - Gamma_ab), A and m, in numpy, with SGD noise, Langevin noise, a ridge and a nonzero init
     # variance, over three blocks of rows: what the blocked, threaded kernel makes row by row.
     dt, temperature, init_variance = 0.1, 0.05, 0.7
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, ridge=0.2, dt=dt,
                                      temperature=temperature, init_variance=init_variance,
                                      steps=2 * kernels.R_BLOCK + 40)
-    traj = march(problem, make_population(problem, 2000, np.random.SeedSequence(5), replicas=replicas))
-    R, A, m = traj.R, traj.A, traj.m
+    population = make_population(problem, 2000, np.random.SeedSequence(5), replicas=replicas, precision=precision)
+    traj = march(problem, population)
+    A, m = traj.A, traj.m
+    # C takes R as the weight side stores it by rows: in the type the population's sums
+    # read it in, the march's R rounded to it.
+    R = square(traj.R_packed, len(A))
+    assert traj.R_packed.dtype == rows_type
+    np.testing.assert_array_equal(R, traj.R.astype(rows_type))
     pairs = [(traj.C, traj.Gamma_C, True)] + ([(traj.C_minus, traj.Gamma_minus, False)] if replicas == 2 else [])
     for covariance, gamma, plain in pairs:
         closed_form = R @ (dt**2 * gamma + 2 * temperature * dt * np.eye(len(A))) @ R.T

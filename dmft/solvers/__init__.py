@@ -109,10 +109,10 @@ def memory_estimate(problem: Problem, options: SolverOptions) -> int:
     size = -(-options.samples // options.subpopulations)
     kind = TwoReplicaPopulation if options.replicas == 2 else Population
     paths = kind.memory_bytes(size, problem.steps, options.response, options.probes, options.precision)
-    # Trajectory (C, R, Gamma_C, K [, C_minus, Gamma_minus]) with R again stored by rows (half a
-    # matrix), the Cholesky factors (stored by rows; two replicas: and C + C_ab), rounded up:
-    # 6 [10]; the running mean and variance of C, R, A, K, Gamma_C [, C_ab]; the fixed-point
-    # loop holds a second trajectory.
+    # Trajectory (C, R, Gamma_C, K [, C_minus, Gamma_minus]) with R and Gamma_C [and
+    # Gamma_minus] again stored by rows (half a matrix each), the Cholesky factors (stored by
+    # rows; two replicas: and C + C_ab), rounded up: 6 [10]; the running mean and variance
+    # of C, R, A, K, Gamma_C [, C_ab]; the fixed-point loop holds a second trajectory.
     matrices = (6 if options.replicas == 1 else 10) + (4 if options.method == "iterate" else 0)
     matrices += 2 * (4 if options.replicas == 1 else 5)
     if options.keep_runs:

@@ -32,11 +32,12 @@ class IterationReport:
 
 def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
     """Recompute A, m, R, C on the whole window from the kernels stored in ``traj``."""
-    fresh = Trajectory.start(problem, traj.replicas, traj.memory_steps)
+    fresh = Trajectory.start(problem, traj.replicas, traj.memory_steps, traj.R_packed.dtype.type)
     traj.A[:], traj.m[:], traj.R[:], traj.C[:] = fresh.A, fresh.m, fresh.R, fresh.C
     traj.R_packed[:] = fresh.R_packed
     if traj.C_minus is not None:
         traj.C_minus[:] = 0.0
+    traj.pack_kernels()  # the loop mixes Gamma_C in its square storage
     for k in range(problem.steps):
         advance_weights(k, traj, problem)
     traj.symmetrize()
@@ -56,15 +57,16 @@ def iterate(
 
     ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
     """
-    replicas = make_population(0).replicas
-    traj = Trajectory.start(problem, replicas, memory_steps)  # kernels start at zero: free dynamics
+    first = make_population(0)
+    replicas, R_rows_type = first.replicas, first.sum_dtype
+    traj = Trajectory.start(problem, replicas, memory_steps, R_rows_type)  # kernels start at zero: free dynamics
     report = IterationReport()
     n = problem.steps
     for iteration in range(max_iterations):
         weights_from_kernels(problem, traj)
         factors = PathFactors(traj)
         population = make_population(iteration)
-        new = Trajectory.start(problem, replicas, memory_steps)
+        new = Trajectory.start(problem, replicas, memory_steps, R_rows_type)
         gamma_se = np.zeros_like(traj.Gamma_C)
         response_se = np.zeros_like(traj.K)
         for k in range(n + 1):

@@ -585,15 +585,16 @@ def _sum_of_partials(partials, i, origin):
 
 
 @numba.njit(cache=True, inline="always", fastmath=FAST)
-def _lower_triangle_times(M, r, start, first, last, dots, partial):
-    """Rows first..last-1 of the lower triangle of symmetric M against r (zero before ``start``).
+def _lower_triangle_times(M_packed, r, start, first, last, dots, partial):
+    """Rows first..last-1 of the lower triangle of a symmetric M (stored by rows:
+    ``packed_row``) against r (zero before ``start``).
 
     dots[j] = sum_{start<=i<=j} M[j,i] r_i (complete), partial[i] += M[j,i] r_j for i < j
     (the upper triangle's share, to be added up over blocks of rows).
     """
     for j in range(first, last):
         r_j = r[j]
-        row = M[j, : j + 1]
+        row = packed_row(M_packed, j)
         s = 0.0
         head = row[start:j]
         r_part = r[start:j]
@@ -608,24 +609,26 @@ def _lower_triangle_times(M, r, start, first, last, dots, partial):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
-def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma, C, Gamma_minus,
-                        C_minus, R_packed):
+def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma_packed, C,
+                        Gamma_minus_packed, C_minus, R_packed):
     """Step k+1 of the weight side from kernel rows 0..k (THEORY.md section 2).
 
     A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows):
     rows of lower triangles only (``Trajectory.symmetrize`` fills the upper ones). The
     passes over earlier rows of R read its copy stored by rows (``R_packed``:
-    ``packed_row``), which each new row is written to as well.
-    Every loop is parallel over output elements, each summed in a fixed order, so the
-    numbers do not depend on the number of threads. Only lower triangles are read: R is
+    ``packed_row``), which each new row is written to as well, in R_packed's type: C's
+    closed form takes R so rounded on both sides. Gamma_C (and Gamma_C - Gamma_ab) are
+    read stored by rows too (``Trajectory.Gamma_packed``). Every loop is parallel over
+    output elements, each summed in a fixed order, so the numbers do not depend on the
+    number of threads. Only lower triangles are read: R is
     strictly lower triangular and Gamma symmetric. ``langevin`` = 2 T dt.
 
     C takes THEORY's closed form, s0^2 A A^T + m m^T + R N R^T with N = dt^2 Gamma + 2 T dt I.
     (C is also the covariance of w_{k+1} = decay w_k - dt sum_j K[k,j] w_j - dt mu_hat_k + xi_k,
     so its rows obey a recursion in k that reads two triangles per step, C and R, instead
-    of three. Tried: its round-off is not that of a Gram matrix, and square-loss GD lost
-    positive semi-definiteness at step 287 of 1500, pivot -1.1e-6 of C[k,k], where the
-    closed form stays above -1e-7.)
+    of three. Tried: square-loss GD lost positive semi-definiteness at step 287, pivot
+    -1.1e-6 of C[k,k]. But the closed form failed so too on other seeds while the Cholesky
+    threshold was 1e-8 (march.PIVOT_THRESHOLD): the comparison was not conclusive.)
 
     ``window`` is the memory window in steps: R[k', i] and K[k', i] are zero for
     k' - i > window (window > k: none). Then R row k+1 costs O(window^2) and the noise and
@@ -662,12 +665,13 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
     for i in prange(r_first, k + 1):
         R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i, j_first)
     R[k + 1, k] = 1.0
-    packed_row(R_packed, k + 1)[:] = R[k + 1, : k + 2]
-    # noise = N r with r = R[k+1, :k+1], reading only the lower triangle of Gamma: row j gives
+    r = packed_row(R_packed, k + 1)
+    r[:] = R[k + 1, : k + 2]
+    # noise = N r with r = R[k+1, :k+1] as stored in R_packed (so that C = R N R^T takes the
+    # same rounded R on both sides), reading only the lower triangle of Gamma: row j gives
     # its dot product with r and scatters Gamma[j, i] r_j to i < j. Each block of rows
     # scatters into its own partial vector; partials are added in block order, so the sum is
     # fixed whatever the threads. r vanishes before r_first: only rows j >= r_first contribute.
-    r = R[k + 1]
     n_matrices = 2 if two_replicas else 1
     n_blocks = (k + R_BLOCK - r_first) // R_BLOCK
     dots = np.zeros((n_matrices, k + 1))
@@ -676,7 +680,7 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         which = t // n_blocks
         block = _balanced(t % n_blocks, n_blocks)
         first = r_first + block * R_BLOCK
-        _lower_triangle_times(Gamma if which == 0 else Gamma_minus, r, r_first, first,
+        _lower_triangle_times(Gamma_packed if which == 0 else Gamma_minus_packed, r, r_first, first,
                               min(first + R_BLOCK, k + 1), dots[which], partials[which, block])
     dt2 = dt * dt
     noise = np.empty(k + 1)

@@ -79,7 +79,7 @@ def march(problem: Problem, population: Population, progress: Progress | None = 
 
     ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
     """
-    traj = Trajectory.start(problem, population.replicas, memory_steps)
+    traj = Trajectory.start(problem, population.replicas, memory_steps, population.sum_dtype)
     factors = PathFactors(traj)
     n = problem.steps
     for k in range(n + 1):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..problem import DIVERGENCE_BOUND, Problem
-from .kernels import WEIGHTS_PARALLEL_FROM, advance_weight_rows, advance_weight_rows_serial, packed_size
+from .kernels import WEIGHTS_PARALLEL_FROM, advance_weight_rows, advance_weight_rows_serial, packed_row, packed_size
 
 
 @dataclass
@@ -45,11 +45,25 @@ class Trajectory:
     memory_steps: int = 2**62
     # The lower triangle of R again, stored by rows (kernels.packed_row): the weight side
     # streams it twice per step, and each new row is written to it too. (Rows of a square
-    # array lie N apart; read cold by rows, they took 30-40% longer.)
+    # array lie N apart; read cold by rows, they took 30-40% longer.) Its type is the one
+    # the population's sums read R in (``start``).
     R_packed: np.ndarray | None = None
+    # The lower triangles of Gamma_C (and Gamma_C - Gamma_ab) again, stored by rows: the
+    # weight side reads them once per step. ``set_kernel_row`` writes both copies; after
+    # changing Gamma_C otherwise, call ``pack_kernels``.
+    Gamma_packed: np.ndarray | None = None
+    Gamma_minus_packed: np.ndarray | None = None
 
     @classmethod
-    def start(cls, problem: Problem, replicas: int = 1, memory_steps: int | None = None) -> "Trajectory":
+    def start(cls, problem: Problem, replicas: int = 1, memory_steps: int | None = None,
+              R_rows_type: type = np.float64) -> "Trajectory":
+        """The unknowns at k = 0 (A_0 = 1, C[0,0] = sigma0^2), every kernel zero.
+
+        ``R_rows_type``: the type of ``R_packed``. In float32 (what the population's sums
+        read R in, except in double precision) the weight side streams half the bytes for
+        its two passes over R. C's closed form then takes R rounded to float32 on both
+        sides of R N R^T: a Gram matrix still, 1e-7 from the float64 one.
+        """
         n = problem.steps + 1
         traj = cls(
             A=np.zeros(n), m=np.zeros(n), R=np.zeros((n, n)), C=np.zeros((n, n)),
@@ -59,7 +73,9 @@ class Trajectory:
         )
         if replicas == 2:
             traj.Gamma_minus, traj.C_minus = np.zeros((n, n)), np.zeros((n, n))
-        traj.R_packed = np.zeros(packed_size(n))
+        traj.R_packed = np.zeros(packed_size(n), dtype=R_rows_type)
+        traj.Gamma_packed = np.zeros(packed_size(n))
+        traj.Gamma_minus_packed = np.zeros(packed_size(n) if replicas == 2 else 0)
         traj.A[0] = 1.0
         traj.C[0, 0] = problem.init_variance
         return traj
@@ -80,10 +96,20 @@ class Trajectory:
                        gamma_minus: np.ndarray | None = None) -> None:
         """Row k of the kernels (the lower triangles of the symmetric ones: ``symmetrize``)."""
         self.Gamma_C[k, : k + 1] = gamma
+        packed_row(self.Gamma_packed, k)[:] = gamma
         self.K[k, : k + 1] = response
         self.mu_hat[k] = mu_hat
         if gamma_minus is not None:
             self.Gamma_minus[k, : k + 1] = gamma_minus
+            packed_row(self.Gamma_minus_packed, k)[:] = gamma_minus
+
+    def pack_kernels(self) -> None:
+        """Copy the lower triangles of Gamma_C (and Gamma_C - Gamma_ab) into their copies
+        stored by rows, which the weight side reads."""
+        lower = np.tril_indices(self.Gamma_C.shape[0])  # row after row, as packed_row
+        self.Gamma_packed[:] = self.Gamma_C[lower]
+        if self.Gamma_minus is not None:
+            self.Gamma_minus_packed[:] = self.Gamma_minus[lower]
 
     def symmetrize(self) -> None:
         """Copy the lower triangles of C and Gamma_C (and C - C_ab, Gamma_C - Gamma_ab) onto
@@ -115,9 +141,8 @@ def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
     kernel(
         k, min(traj.memory_steps, k + 1), 1.0 - problem.dt * problem.ridge, problem.dt,
         2.0 * problem.algorithm.temperature * problem.dt, problem.init_variance,
-        traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_C, traj.C,
-        traj.Gamma_minus if two else _NO_ROWS, traj.C_minus if two else _NO_ROWS,
-        traj.R_packed,
+        traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_packed, traj.C,
+        traj.Gamma_minus_packed, traj.C_minus if two else _NO_ROWS, traj.R_packed,
     )
     check_finite(k + 1, traj)
 
