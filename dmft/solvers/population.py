@@ -100,6 +100,8 @@ class Population:
         self.sums = np.zeros((n_chunks, kernels.N_SUMS + self.replicas * self.probes.shape[1], width),
                              dtype=self.sum_dtype)
         self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH, width))
+        # The kernel rows of the last step (KernelRow's arrays are views of these).
+        self.gamma_row, self.response_row = np.zeros(steps), np.zeros(steps)
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
@@ -150,16 +152,27 @@ class Population:
                 R_row.astype(self.sum_dtype, copy=False))
 
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
-        alpha, delta = self.problem.dataset.alpha, self.problem.dataset.delta
-        gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes, with_errors)
-        response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes, with_errors)
+        """Row k of the kernels from the per-chunk sums. Without errors its arrays are views
+        of buffers that the next step overwrites."""
+        alpha = self.problem.dataset.alpha
+        scale = alpha * self.problem.dataset.delta
+        if with_errors:
+            gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
+            response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
+            gamma, gamma_se, response, response_se = (scale * gamma, scale * gamma_se, scale * response,
+                                                      scale * response_se)
+        else:
+            gamma, response = self.gamma_row[: k + 1], self.response_row[: k + 1]
+            kernels.chunk_means(self.acc_gamma, k, self.samples, scale, gamma)
+            kernels.chunk_means(self.acc_response, k, self.samples, scale, response)
+            gamma_se = response_se = None
         obs = self.acc_obs.sum(axis=0) / self.samples
         return KernelRow(
-            gamma_minus=None if gamma_minus is None else alpha * delta * gamma_minus,
-            gamma=alpha * delta * gamma,
-            gamma_stderr=None if gamma_se is None else alpha * delta * gamma_se,
-            response=alpha * delta * response,
-            response_stderr=None if response_se is None else alpha * delta * response_se,
+            gamma_minus=gamma_minus,
+            gamma=gamma,
+            gamma_stderr=gamma_se,
+            response=response,
+            response_stderr=response_se,
             mu_hat=alpha * obs[kernels.OBS_MU_HAT],
             train_loss=obs[kernels.OBS_LOSS],
             train_error=obs[kernels.OBS_ERROR],
@@ -190,6 +203,7 @@ class TwoReplicaPopulation(Population):
         self.selection_b = np.zeros(n)
         self.h_b = np.zeros(n)
         self.acc_gamma_minus = np.zeros_like(self.acc_gamma)
+        self.gamma_minus_row = np.zeros_like(self.gamma_row)
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
@@ -213,7 +227,9 @@ class TwoReplicaPopulation(Population):
             self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b, self.sums,
             self.scratch,
         )
-        gamma_minus = self.acc_gamma_minus[:, : k + 1].sum(axis=0) / self.samples
+        gamma_minus = self.gamma_minus_row[: k + 1]
+        kernels.chunk_means(self.acc_gamma_minus, k, self.samples, self.problem.dataset.alpha
+                            * self.problem.dataset.delta, gamma_minus)
         return self._kernel_row(k, gamma_minus, with_errors)
 
 
@@ -225,13 +241,10 @@ def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence
     return kind(problem, samples, seed, response, probes, chunk_size, precision)
 
 
-def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray,
-                     with_errors: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Population mean from per-chunk sums, and (if asked) its batch-means standard error."""
+def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Population mean from per-chunk sums, and its batch-means standard error."""
     total = chunk_sizes.sum()
     mean = chunk_sums.sum(axis=0) / total
-    if not with_errors:
-        return mean, None
     n_chunks = chunk_sizes.shape[0]
     if n_chunks < 2:
         return mean, np.full_like(mean, np.nan)
