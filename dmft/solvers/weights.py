@@ -106,10 +106,10 @@ class Trajectory:
     def pack_kernels(self) -> None:
         """Copy the lower triangles of Gamma_C (and Gamma_C - Gamma_ab) into their copies
         stored by rows, which the weight side reads."""
-        lower = np.tril_indices(self.Gamma_C.shape[0])  # row after row, as packed_row
-        self.Gamma_packed[:] = self.Gamma_C[lower]
-        if self.Gamma_minus is not None:
-            self.Gamma_minus_packed[:] = self.Gamma_minus[lower]
+        for k in range(self.Gamma_C.shape[0]):
+            packed_row(self.Gamma_packed, k)[:] = self.Gamma_C[k, : k + 1]
+            if self.Gamma_minus is not None:
+                packed_row(self.Gamma_minus_packed, k)[:] = self.Gamma_minus[k, : k + 1]
 
     def symmetrize(self) -> None:
         """Copy the lower triangles of C and Gamma_C (and C - C_ab, Gamma_C - Gamma_ab) onto
