@@ -87,8 +87,7 @@ class Algorithm:
         """s(k+1) given s(k)."""
         if self.name == "gd":
             return s
-        if self.name == "sgd":
-            return (rng.random(s.shape[0]) < self.batch_fraction).astype(float)
+        # The same switching rule as the DMFT population's draws (kernels.draw_step).
         _, leave, join = self.switching_probabilities(dt)
         u = rng.random(s.shape[0])
-        return np.where(s > 0, (u >= leave).astype(float), (u < join).astype(float))
+        return np.where(s > 0, u >= leave, u < join).astype(float)

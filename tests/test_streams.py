@@ -165,3 +165,21 @@ def test_selections_follow_the_algorithms_switching_law(algorithm, leave, join):
 def test_gd_selects_every_sample_at_every_step():
     _, _, _, s = _draws("gd", 3)
     assert np.all(s == 1)
+
+
+@pytest.mark.parametrize("algorithm, leave, join", [
+    ("sgd", 0.7, 0.3),
+    ("persistent-sgd", 0.1 * 0.7 / (0.3 * 0.5), 0.1 / 0.5),
+])
+def test_the_simulators_selections_follow_the_same_law(algorithm, leave, join):
+    # Algorithm.next_selection (numpy, finite-d simulator) shares the switching rule.
+    law = dmft.Problem.from_flat(algorithm=algorithm, batch_fraction=0.3, persistence_time=0.5, dt=0.1).algorithm
+    rng = np.random.default_rng(11)
+    s = [law.initial_selection(rng, 6000)]
+    for _ in range(40):
+        s.append(law.next_selection(rng, s[-1], 0.1))
+    s = np.array(s)
+    assert _binomial_close(s[0].sum(), s[0].size, 0.3)
+    selected, unselected = s[:-1] == 1, s[:-1] == 0
+    assert _binomial_close((s[1:][selected] == 0).sum(), selected.sum(), leave)
+    assert _binomial_close((s[1:][unselected] == 1).sum(), unselected.sum(), join)

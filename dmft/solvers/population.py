@@ -56,6 +56,7 @@ class Population:
             loss.code, ds.readout_code, quantize=precision == "compact",
         )
         self.c, self.y = ds.draw_labels(rng, n)
+        self.kernel_scale = ds.alpha * ds.delta  # Gamma_C and K are alpha Delta E[...]
         # The draws of every step come from counter-based streams under this key (streams).
         self.stream_key = rng.integers(0, 2**32, size=2, dtype=np.uint64)  # Philox4x32's two key words
         self.switching = np.array(algorithm.switching_probabilities(problem.dt))
@@ -154,8 +155,7 @@ class Population:
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
         """Row k of the kernels from the per-chunk sums. Without errors its arrays are views
         of buffers that the next step overwrites."""
-        alpha = self.problem.dataset.alpha
-        scale = alpha * self.problem.dataset.delta
+        scale = self.kernel_scale
         if with_errors:
             gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
             response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
@@ -173,7 +173,7 @@ class Population:
             gamma_stderr=gamma_se,
             response=response,
             response_stderr=response_se,
-            mu_hat=alpha * obs[kernels.OBS_MU_HAT],
+            mu_hat=self.problem.dataset.alpha * obs[kernels.OBS_MU_HAT],
             train_loss=obs[kernels.OBS_LOSS],
             train_error=obs[kernels.OBS_ERROR],
         )
@@ -228,8 +228,7 @@ class TwoReplicaPopulation(Population):
             self.scratch,
         )
         gamma_minus = self.gamma_minus_row[: k + 1]
-        kernels.chunk_means(self.acc_gamma_minus, k, self.samples, self.problem.dataset.alpha
-                            * self.problem.dataset.delta, gamma_minus)
+        kernels.chunk_means(self.acc_gamma_minus, k, self.samples, self.kernel_scale, gamma_minus)
         return self._kernel_row(k, gamma_minus, with_errors)
 
 
