@@ -38,7 +38,8 @@ from dmft.simulate import SIMULATION_FORMAT_VERSION, SimulationOptions, load_sim
 # Six points of ~0.1 s each (steps and samples chosen for that, not smaller): a kill after
 # k points, plus a random fraction of a point, lands in the middle of the grid, while a
 # point is computed or written. (At 80 steps faster draws brought a point to 0.065 s, and
-# the Dask kill then sometimes found the victim's point already finished: nothing lost.)
+# the Dask kill then sometimes found the victim's point already finished: nothing lost.
+# That kill is now tried again, KILL_ATTEMPTS times at most.)
 KILL_GRID = """
     algorithm = ["sgd", "persistent-sgd"]
     ridge = [0.0, 0.1, 0.2]
@@ -55,6 +56,7 @@ subpopulations = 2
 POINT_TIME = 0.1  # seconds, roughly, per point once a process is warm
 TIMEOUT = 120  # seconds: a run that takes longer has hung
 KILL_SEED, DASK_SEED = 101, 3  # where the kills land (any seed must pass)
+KILL_ATTEMPTS = 4  # Dask kills that may all miss a running point (each did ~1 in 8 at 80 steps)
 
 
 @pytest.fixture(scope="module")
@@ -212,41 +214,21 @@ def test_dask_worker_killed_mid_grid_ends_equal_to_an_uninterrupted_run(tmp_path
     monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
     rng = np.random.default_rng(DASK_SEED)
     spec = GridSpec.from_toml(kill_config)
-    output = tmp_path / "dask.h5"
-    points = int(rng.integers(1, len(spec) - 1))  # written before the kill: 1 .. total - 2, work remains
-    written = threading.Event()
-
-    def progress(event: Any) -> None:
-        if event.computed >= points:
-            written.set()
-
-    outcome: dict[str, Any] = {}
-
-    def run(scheduler: str) -> None:
-        try:
-            outcome["report"] = run_grid(spec, output, scheduler=scheduler, progress=progress)
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
-            outcome["error"] = error
-        finally:
-            written.set()
-
     with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                      host="127.0.0.1") as cluster, \
             distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
-        pids = client.run(os.getpid)  # worker address -> pid of the worker process (not its nanny)
-        runner = threading.Thread(target=run, args=(cluster.scheduler_address,), daemon=True)
-        runner.start()
-        assert written.wait(TIMEOUT) and "error" not in outcome, outcome.get("error")
-        time.sleep(float(rng.uniform(0.0, POINT_TIME / 2)))
-        busy = sorted(address for address, keys in client.processing().items() if keys and address in pids)
-        assert busy, "the grid ended before the kill"
-        victim = str(rng.choice(busy))  # a worker computing a point right now
-        os.kill(pids[victim], signal.SIGKILL)
-        runner.join(TIMEOUT)
-        assert not runner.is_alive(), "the grid hangs after losing a worker"
-        assert "error" not in outcome, repr(outcome.get("error"))
-        report = outcome["report"]
+        # The last points may end before the kill, or the victim's point between the look at
+        # what the workers process and the kill: then nothing is lost (a given-up run has
+        # nothing to give up). No fault of the grid, but no test of it either: again, on a
+        # fresh grid.
+        for attempt in range(KILL_ATTEMPTS):
+            output = tmp_path / f"dask-{attempt}.h5"
+            report, killed = run_grid_and_kill_a_worker(spec, output, cluster, client, rng)
+            if killed and (allowed_failures or report.lost):
+                break
+            assert report.failed == report.missing == 0 and report.done == len(spec), "nothing lost, yet not done"
+        assert killed and (allowed_failures or report.lost), f"no kill caught a point being computed in {attempt + 1}"
         assert report.failed == 0  # a lost worker is not the point's fault
         if allowed_failures:
             assert report.missing == 0 and not report.lost, report.lost
@@ -259,6 +241,45 @@ def test_dask_worker_killed_mid_grid_ends_equal_to_an_uninterrupted_run(tmp_path
         assert report.missing == 0 and report.done == len(spec)
     assert_same_grid(output, reference)
     check_readable(output, reference)
+
+
+def run_grid_and_kill_a_worker(spec: GridSpec, output: Path, cluster: Any, client: Any,
+                               rng: np.random.Generator) -> tuple[Any, bool]:
+    """Run ``spec`` on the cluster and SIGKILL a worker that processes a point, after 1 ..
+    total - 2 points are written and a random part of a point more; return the run's report
+    and whether a worker was killed (none is if no point was left to process)."""
+    pids = client.run(os.getpid)  # worker address -> pid of the worker process (not its nanny)
+    points = int(rng.integers(1, len(spec) - 1))  # written before the kill: work remains
+    written = threading.Event()
+
+    def progress(event: Any) -> None:
+        if event.computed >= points:
+            written.set()
+
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = run_grid(spec, output, scheduler=cluster.scheduler_address, progress=progress)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            outcome["error"] = error
+        finally:
+            written.set()
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    assert written.wait(TIMEOUT) and "error" not in outcome, outcome.get("error")
+    time.sleep(float(rng.uniform(0.0, POINT_TIME / 2)))
+    busy = sorted(address for address, keys in client.processing().items() if keys and address in pids)
+    if busy:
+        victim = str(rng.choice(busy))  # a worker computing a point right now
+        os.kill(pids[victim], signal.SIGKILL)
+    runner.join(TIMEOUT)
+    assert not runner.is_alive(), "the grid hangs after losing a worker"
+    assert "error" not in outcome, repr(outcome.get("error"))
+    # The nanny restarts the killed worker: wait for it, so the next attempt finds two.
+    client.wait_for_workers(2, timeout=TIMEOUT)
+    return outcome["report"], bool(busy)
 
 
 # ----------------------------------------------------------------------------- format versions
