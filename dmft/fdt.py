@@ -36,7 +36,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1283,11 +1282,12 @@ def write_fdt(path: str | os.PathLike, estimates: TeffEstimate | Sequence[TeffEs
     """
     import h5py
 
+    from .io import temporary_beside
+
     if isinstance(estimates, TeffEstimate):
         estimates = [estimates]
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp_name = temporary_beside(path)
     try:
         shutil.copy2(path, tmp_name)
         with h5py.File(tmp_name, "r+") as handle:

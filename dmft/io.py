@@ -9,9 +9,11 @@ and as attributes every parameter under its option name plus provenance.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import platform
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -62,8 +64,7 @@ def atomic_h5(path: str | os.PathLike, overwrite: bool = False) -> Iterator[h5py
         raise DmftError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
     if not path.parent.exists():
         raise DmftError(f"cannot write {path}: directory {path.parent} does not exist")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp_name = temporary_beside(path)
     try:
         with h5py.File(tmp_name, "w") as handle:
             yield handle
@@ -73,6 +74,37 @@ def atomic_h5(path: str | os.PathLike, overwrite: bool = False) -> Iterator[h5py
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def temporary_beside(path: Path) -> str:
+    """Create an empty file beside ``path`` to write its replacement into, and return its name:
+    ``.<name>.<host>+<pid>+<random>.tmp``, hidden, and saying which process writes it.
+
+    A process killed while writing (SIGKILL, a power cut) leaves its temporary behind; those
+    of processes of this host that no longer run are removed here, at the next write of the
+    same file. Other hosts' (a shared file system) and running processes' are left alone.
+    """
+    prefix = f".{path.name}.{socket.gethostname()}+"
+    for stale in path.parent.glob(glob.escape(prefix) + "*+*.tmp"):
+        pid = stale.name[len(prefix):].split("+", 1)[0]
+        if pid.isdigit() and not _process_running(int(pid)):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    fd, name = tempfile.mkstemp(prefix=f"{prefix}{os.getpid()}+", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return name
+
+
+def _process_running(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would send CTRL_C_EVENT on Windows: assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _default_mode() -> int:

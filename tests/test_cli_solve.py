@@ -158,6 +158,28 @@ def test_a_write_that_fails_midway_leaves_the_previous_file(tmp_path):
     assert not list(tmp_path.glob(".o.h5.*"))
 
 
+def test_a_killed_writers_temporary_is_removed_at_the_next_write(tmp_path):
+    # A SIGKILL mid-write leaves ".o.h5.<host>+<pid>+*.tmp". The next write of o.h5 removes
+    # those of this host's processes that are gone, and only those.
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid now names no process (unless reused within this test: then kept, safely)
+    host = socket.gethostname()
+    stale = tmp_path / f".o.h5.{host}+{gone.pid}+abc.tmp"
+    running = tmp_path / f".o.h5.{host}+{os.getpid()}+def.tmp"  # a write of this process, in progress
+    elsewhere = tmp_path / f".o.h5.{host}x+{gone.pid}+ghi.tmp"  # another host's, on a shared disk
+    other_file = tmp_path / f".p.h5.{host}+{gone.pid}+jkl.tmp"  # a temporary of another file
+    for path in (stale, running, elsewhere, other_file):
+        path.write_bytes(b"partial")
+    assert run("solve", "--output", str(tmp_path / "o.h5"), *SMALL).exit_code == 0
+    assert not stale.exists()
+    assert running.exists() and elsewhere.exists() and other_file.exists()
+    assert sorted(p.name for p in tmp_path.glob(".o.h5.*")) == sorted([running.name, elsewhere.name])
+
+
 @pytest.mark.parametrize("proc_readable", [True, False])
 def test_umask_is_read_without_being_changed(monkeypatch, proc_readable):
     from dmft import io
