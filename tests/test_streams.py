@@ -134,7 +134,7 @@ def test_draws_do_not_depend_on_threads_or_chunk_width():
 def test_double_precision_innovations_are_the_stored_ones_before_rounding():
     _, single, _, _ = _draws("sgd", 3)
     _, double, _, _ = _draws("sgd", 3, precision="double")
-    np.testing.assert_array_equal(single, np.clip(np.rint(double / ZETA_STEP), -32767, 32767))
+    np.testing.assert_array_equal(single, np.clip(np.rint(double / ZETA_STEP), -127, 127))
 
 
 def test_probe_signs_are_fair_independent_coins():

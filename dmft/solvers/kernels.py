@@ -13,8 +13,8 @@ prefetches past the prefix.)
 and ``codes`` the integers (loss, readout, quantize) so the signatures stay short.
 Per-chunk rows over the samples live in two arrays, named by the row constants below:
 ``sums`` (Gaussian paths, memory sums, probe tangent memories and weights) and
-``scratch`` (float64: f_k, lam_k, losses). Except in double precision zeta is int16 and
-the caller scales L accordingly (population.ZETA_STEP); each stored row of f and lam du
+``scratch`` (float64: f_k, lam_k, losses). Except in double precision zeta is int8 and
+the caller scales L accordingly (population.ZETA_UNIT); each stored row of f and lam du
 has a scale (1, or the block scale of precision "compact": ``_store_row``).
 
 The streaming sums (Gaussian path, memory sums, tangent memories, response columns) run
@@ -54,6 +54,8 @@ DT, SQRT_DELTA, DELTA, INV_B, MARGIN, SHARPNESS, THETA = range(7)
 LOSS, READOUT, QUANTIZE = range(3)
 # Largest stored magnitude of a 16-bit block-scaled row (precision "compact").
 INT16_MAX = 32767.0
+# Largest stored magnitude of an innovation in units of its lattice (int8 storage).
+ZETA_MAX = 127.0
 # Observables accumulated per chunk besides the kernel rows.
 OBS_MU_HAT, OBS_LOSS, OBS_ERROR = range(3)
 N_OBS = 3
@@ -396,7 +398,7 @@ def population_step_two_replicas(
 @numba.njit(parallel=True, cache=True)
 def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
     """Step k's draws of one replica into the chunked storage: zeta_k (in units of
-    ``zeta_step``, rounded and capped to the int16 range unless ``zeta`` is float64), the
+    ``zeta_step``, rounded and capped to +-ZETA_MAX unless ``zeta`` is float64), the
     probe signs pi_k, and s(k) (``selection``, in place: s(k-1) on entry for k > 0).
 
     Blocks of streams.DRAW_BLOCK samples, each from its own counter-based streams
@@ -423,7 +425,7 @@ def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
         streams.standard_normals(z, words[block], (key, k, block, purposes + streams.NORMALS))
         if quantize:
             for s in range(size):
-                z[s] = min(max(np.rint(z[s] * inverse_step), -INT16_MAX), INT16_MAX)
+                z[s] = min(max(np.rint(z[s] * inverse_step), -ZETA_MAX), ZETA_MAX)
         if n_probes > 0:
             streams.fill_words(signs[block], streams.ZERO, (key, k, block, purposes + streams.PROBE_SIGNS))
         # Sample first + s lies in chunk (first + s) // width at offset (first + s) % width:

@@ -7,6 +7,7 @@ of C), R and m. Both solution methods drive it the same way, step k after step k
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +16,15 @@ from ..losses import loss_terms_array
 from ..problem import Problem
 from . import kernels
 
-# Resolution of the stored innovations zeta except in double precision (int16 units).
-ZETA_STEP = 2.0**-12
+# Resolution of the stored innovations zeta except in double precision (int8 units), and
+# the factor that makes the rounded innovations' variance exactly 1 again: rounding a
+# standard normal to the lattice ZETA_STEP Z adds an error uniform on +-ZETA_STEP/2 and
+# independent of it (Sheppard; both to within exp(-2 pi^2 / ZETA_STEP^2) = exp(-5053)),
+# of variance ZETA_STEP^2 / 12. The paths g = L zeta keep their covariance C exactly; the
+# uniform part changes their fourth cumulant by -ZETA_STEP^4 / 120 = -1.3e-7 of the
+# variance squared. |zeta| is capped at 127/16 = 7.94 (probability 2e-15 per draw).
+ZETA_STEP = 2.0**-4
+ZETA_UNIT = ZETA_STEP / math.sqrt(1.0 + ZETA_STEP**2 / 12.0)
 # Storage type of the sample paths f and lam du for each precision option.
 PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
 # Type of the streaming sums over the stored paths with probe responses (kernels' module
@@ -76,11 +84,12 @@ class Population:
         # Exact responses are the reference for small problems: their sums stay float64.
         self.sum_dtype = np.float64 if response == "exact" else SUM_TYPES[precision]
         # Except in double precision the innovations zeta are rounded to multiples of
-        # ZETA_STEP and stored as int16, saving 2 of the 13 bytes read per sample and past
-        # step. Their variance is then 1 + ZETA_STEP^2 / 12 = 1 + 5e-9, and |zeta| is
-        # capped at 8 (probability 1e-15).
-        self.zeta_dtype = np.float64 if precision == "double" else np.int16
+        # ZETA_STEP and stored as int8 (ZETA_STEP's comment): one byte read per sample and
+        # past step, of the 10 (6 in compact) the population kernel reads. Each stored unit
+        # stands for ZETA_UNIT in the paths' sums.
+        self.zeta_dtype = np.float64 if precision == "double" else np.int8
         self.zeta_step = 1.0 if precision == "double" else ZETA_STEP
+        self.zeta_unit = 1.0 if precision == "double" else ZETA_UNIT
         self.zeta = np.zeros((n_chunks, steps, width), dtype=self.zeta_dtype)
         self.f = np.zeros((n_chunks, steps, width), dtype=self.dtype)
         self.f_scale = np.ones((n_chunks, steps), dtype=self.sum_dtype)
@@ -108,7 +117,7 @@ class Population:
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
         """Bytes of the sample-path arrays for a run of ``steps`` steps (chunk padding aside)."""
         width = np.dtype(PATH_TYPES[precision]).itemsize
-        zeta_width = 8 if precision == "double" else 2
+        zeta_width = 8 if precision == "double" else 1
         n = steps + 1
         tangents = probes * n * (width + 1) if response == "probe" else 8 * n * n
         return samples * ((zeta_width + width) * n + tangents)
@@ -147,9 +156,9 @@ class Population:
 
     def _sum_rows(self, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray
                   ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-        """The rows of L (times zeta_step, a power of 2: exact) and of R in the type of the
+        """The rows of L (times zeta_unit: ``ZETA_UNIT``) and of R in the type of the
         kernels' streaming sums."""
-        return (tuple(np.multiply(row, self.zeta_step, dtype=self.sum_dtype) for row in L_rows),
+        return (tuple(np.multiply(row, self.zeta_unit, dtype=self.sum_dtype) for row in L_rows),
                 R_row.astype(self.sum_dtype, copy=False))
 
     def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
