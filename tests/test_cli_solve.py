@@ -35,7 +35,8 @@ def test_solve_writes_the_documented_file(tmp_path):
         assert attrs["algorithm"] == "persistent-sgd" and attrs["seed"] == 4 and attrs["steps"] == 8
         assert attrs["dmft_version"] == dmft.__version__
         # the same seed gives the same numbers only under the same random streams
-        assert attrs["random_streams"] == dmft.solvers.streams.SCHEME
+        assert attrs["random_streams"] == dmft.solvers.population.draw_scheme("single")
+        assert attrs["random_streams"].startswith(dmft.solvers.streams.SCHEME) and "int8" in attrs["random_streams"]
     loaded = dmft.load(out)
     assert loaded.problem.algorithm.name == "persistent-sgd"
     np.testing.assert_array_equal(loaded.R[np.arange(1, 9), np.arange(8)], 1.0)

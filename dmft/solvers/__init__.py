@@ -15,8 +15,7 @@ from .kernels import R_BLOCK
 from .march import march
 from ..options import SolverOptions
 from ..errors import ParameterError
-from .population import Population, TwoReplicaPopulation, make_population
-from . import streams
+from .population import Population, TwoReplicaPopulation, draw_scheme, make_population
 
 Progress = Callable[[int, int], None]
 # Per-subpopulation arrays kept with keep_runs (for jackknife errors of derived quantities).
@@ -62,7 +61,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     arrays = {name: statistics[name].mean for name in names}
     stderr = {name: statistics[name].stderr for name in names if name not in KERNELS}
     diagnostics = {"wall_time": _time.perf_counter() - start, "subpopulations": n_sub, "chunk_width": chunk_width,
-                   "random_streams": streams.SCHEME, "min_relative_pivot": min_pivot,
+                   "random_streams": draw_scheme(options.precision), "min_relative_pivot": min_pivot,
                    **memory_cut(arrays["R"], stderr["R"], options, problem.dt)}
     diagnostics.update(kept)
     if options.method == "iterate":

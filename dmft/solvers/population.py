@@ -14,7 +14,7 @@ import numpy as np
 
 from ..losses import loss_terms_array
 from ..problem import Problem
-from . import kernels
+from . import kernels, streams
 
 # Resolution of the stored innovations zeta except in double precision (int8 units), and
 # the factor that makes the rounded innovations' variance exactly 1 again: rounding a
@@ -30,6 +30,14 @@ PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
 # Type of the streaming sums over the stored paths with probe responses (kernels' module
 # docstring); exact responses sum in float64.
 SUM_TYPES = {"double": np.float64, "single": np.float32, "compact": np.float32}
+
+
+def draw_scheme(precision: str) -> str:
+    """What the numbers of a seed depend on besides the parameters (the ``random_streams``
+    attribute of a solve's file): the streams, and how the innovations are stored."""
+    if precision == "double":
+        return f"{streams.SCHEME}; innovations in float64"
+    return f"{streams.SCHEME}; innovations rounded to multiples of {ZETA_STEP:g} (int8), times {ZETA_UNIT!r}"
 
 
 @dataclass

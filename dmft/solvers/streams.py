@@ -26,8 +26,9 @@ PHILOX_W0 = np.uint64(0x9E3779B9)
 PHILOX_W1 = np.uint64(0xBB67AE85)
 PHILOX_ROUNDS = 10
 
-# What the numbers of a seed depend on, written into every solve's file (``random_streams``):
-# a change here changes every result of a given seed, so it changes this name.
+# The scheme of the draws, written into every solve's file (``random_streams``, with how
+# the innovations are stored: population.draw_scheme). A change here changes every result
+# of a given seed, so it changes this name.
 SCHEME = "philox4x32-10 counters (key, step, block of 64 samples, purpose); zignor-128 normals"
 # Samples per block of draws: the unit a stream is keyed by, whatever the chunk width.
 DRAW_BLOCK = 64
