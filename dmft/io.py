@@ -244,8 +244,8 @@ def _read_result(group: h5py.Group, attrs: dict[str, Any]) -> Result:
               if f"{name}_stderr" in group}
     gaps = {int(d.attrs["step"]): d[()] for d in group["gaps"].values()} if "gaps" in group else {}
     diagnostics: dict[str, Any] = {}
-    for key in ("wall_time", "subpopulations", "chunk_width", "min_relative_pivot", "converged", "iterations",
-                "memory_edge", "memory_edge_stderr", "memory_tail"):
+    for key in ("wall_time", "subpopulations", "chunk_width", "random_streams", "min_relative_pivot", "converged",
+                "iterations", "memory_edge", "memory_edge_stderr", "memory_tail"):
         if key in attrs:
             diagnostics[key] = _native(attrs[key])
     for name in group["diagnostics"]:

@@ -39,6 +39,7 @@ def test_solve_writes_the_documented_file(tmp_path):
         assert attrs["random_streams"].startswith(dmft.solvers.streams.SCHEME) and "int8" in attrs["random_streams"]
     loaded = dmft.load(out)
     assert loaded.problem.algorithm.name == "persistent-sgd"
+    assert loaded.diagnostics["random_streams"] == dmft.solvers.population.draw_scheme("single")
     np.testing.assert_array_equal(loaded.R[np.arange(1, 9), np.arange(8)], 1.0)
 
 
