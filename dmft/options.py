@@ -41,8 +41,9 @@ class SolverOptions:
     gap_steps:       steps k at which the gap distribution y phi(h_k) of the population is
                      kept (the final step always is).
     precision:       "single" stores the sample paths in float32 and the Gaussian
-                     innovations as int16 multiples of 2^-12 (less memory traffic, which
-                     bounds the march) and sums over them in float32 (Gamma_C, the weight
+                     innovations as int8 multiples of 2^-4, rescaled to variance 1 (less
+                     memory traffic, which bounds the march; the same law: population.
+                     ZETA_STEP) and sums over them in float32 (Gamma_C, the weight
                      side and the observables in float64), "double" all in float64,
                      "compact" the paths too in 16 bits: int16 with one scale per chunk
                      of samples and step (an absolute error of at most 1/65534 of the
