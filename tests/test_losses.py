@@ -43,3 +43,35 @@ def test_loss_value_and_derivatives(name, readout, label):
     np.testing.assert_allclose(((plus[0] - minus[0]) / (2 * step))[smooth] / scale, d1[smooth] / scale, atol=1e-7)
     scale = 1.0 + np.abs(d2[smooth])
     np.testing.assert_allclose(((plus[1] - minus[1]) / (2 * step))[smooth] / scale, d2[smooth] / scale, atol=1e-6)
+
+
+def test_vectorised_softplus_and_sigmoid_match_libm_within_a_few_ulp():
+    # The population kernel's polynomial exp(-|x|) and log1p, against libm through the
+    # scalar path (_softplus_and_sigmoid), from 0 to where e^-|x| is the smallest normal
+    # double and beyond; NaN stays NaN, infinities give the limits.
+    import math
+
+    import numba
+
+    from dmft.losses import _softplus_and_sigmoid, softplus_and_sigmoid_rows
+
+    @numba.njit(error_model="numpy")
+    def rows(x):
+        softplus, sigmoid, work = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        softplus_and_sigmoid_rows(x, softplus, sigmoid, work)
+        return softplus, sigmoid
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 3, 20000), rng.uniform(-760, 760, 20000), np.linspace(-40, 40, 8001),
+                        [0.0, -0.0, 1e-300, -1e-300, 707.9, -707.9, 708.5, -708.5, 745.2, -745.2, 1e6, -1e6]])
+    softplus, sigmoid = rows(x)
+    expected = np.array([_softplus_and_sigmoid(v) for v in x])
+    ulp = np.finfo(float).eps
+    tiny = 1.01 * np.exp(-708.0)  # below, e^-|x| is taken as e^-708 (to its ulps): an absolute error
+    for got, want in ((softplus, expected[:, 0]), (sigmoid, expected[:, 1])):
+        error = np.abs(got - want)
+        assert np.all(error <= 4 * ulp * np.abs(want) + tiny), float(np.max(error / (np.abs(want) + tiny)))
+    nan_sp, nan_sg = rows(np.array([math.nan, math.inf, -math.inf]))
+    assert math.isnan(nan_sp[0]) and math.isnan(nan_sg[0])
+    assert nan_sp[1] == math.inf and nan_sg[1] == 1.0
+    assert 0.0 <= nan_sp[2] <= tiny and 0.0 <= nan_sg[2] <= tiny

@@ -37,7 +37,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from ..losses import loss_terms
+from ..losses import (LOGISTIC, SMOOTH_HINGE, loss_terms, loss_terms_given, softplus_and_sigmoid_rows,
+                      softplus_argument)
 from . import streams
 
 # Reassociation lets LLVM vectorise the reductions (otherwise bound by the latency of
@@ -140,19 +141,39 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_sca
     lam_k = s(k) l''/B. The observables get ``obs_weight`` times each sample's share
     (``losses`` and ``errors`` are work rows: the sums run in loops of their own, REPRODUCIBLE).
     """
-    for s in range(width):
-        a = start + s
-        u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
-        h = c[a] * m_k + params[SQRT_DELTA] * u
-        value, d1, d2, gap = loss_terms(
-            codes[LOSS], codes[READOUT], params[MARGIN], params[SHARPNESS], params[THETA], y[a], h
-        )
-        scale = s_k[a] * params[INV_B]
-        f_k[s] = scale * d1
-        lam_k[s] = scale * d2
-        h_out[a] = h
-        losses[s] = value
-        errors[s] = 1.0 if gap <= 0.0 else 0.0
+    loss_code, readout = codes[LOSS], codes[READOUT]
+    margin, sharpness, theta = params[MARGIN], params[SHARPNESS], params[THETA]
+    if loss_code == LOGISTIC or loss_code == SMOOTH_HINGE:
+        # The softplus for all samples at once, by loops that vectorise (losses: the
+        # arguments, f_k and lam_k: softplus and sigmoid, errors: work; each is overwritten
+        # only after it is read).
+        for s in range(width):
+            a = start + s
+            u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
+            h_out[a] = c[a] * m_k + params[SQRT_DELTA] * u
+            losses[s] = softplus_argument(loss_code, readout, margin, sharpness, theta, y[a], h_out[a])
+        softplus_and_sigmoid_rows(losses[:width], f_k[:width], lam_k[:width], errors[:width])
+        for s in range(width):
+            a = start + s
+            value, d1, d2, gap = loss_terms_given(loss_code, readout, margin, sharpness, theta, y[a], h_out[a],
+                                                  f_k[s], lam_k[s])
+            scale = s_k[a] * params[INV_B]
+            f_k[s] = scale * d1
+            lam_k[s] = scale * d2
+            losses[s] = value
+            errors[s] = 1.0 if gap <= 0.0 else 0.0
+    else:
+        for s in range(width):
+            a = start + s
+            u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
+            h = c[a] * m_k + params[SQRT_DELTA] * u
+            value, d1, d2, gap = loss_terms(loss_code, readout, margin, sharpness, theta, y[a], h)
+            scale = s_k[a] * params[INV_B]
+            f_k[s] = scale * d1
+            lam_k[s] = scale * d2
+            h_out[a] = h
+            losses[s] = value
+            errors[s] = 1.0 if gap <= 0.0 else 0.0
     # Use the stored (rounded) values everywhere, so Gamma_C stays the Gram matrix of what
     # the memory sums read, and C stays positive semi-definite.
     _store_row(k, width, f_k, F, F_scale, codes[QUANTIZE] == 1)
@@ -244,7 +265,7 @@ def _zero_chunk(ch, k, acc_gamma, acc_response, acc_obs):
         acc_obs[ch, o] = 0.0
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FAST)
+@numba.njit(parallel=True, cache=True, fastmath=FAST, error_model="numpy")
 def population_step_probe(
     k, first, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, probes, lam_du, lam_du_scale,
     chunk_starts, acc_gamma, acc_response, acc_obs, h_out, sums, scratch,
@@ -275,7 +296,7 @@ def population_step_probe(
         _add_diagonal_response(k, width, rows[LAM_K], acc_response, ch, 1.0)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FAST)
+@numba.njit(parallel=True, cache=True, fastmath=FAST, error_model="numpy")
 def population_step_exact(
     k, first, L_row, R_row, m_k, params, codes, c, y, s_k, zeta, f, f_scale, no_probes, lam_S, chunk_starts,
     acc_gamma, acc_response, acc_obs, h_out, sums, scratch,
@@ -318,7 +339,7 @@ def population_step_exact(
             acc_response[ch, j] += response
 
 
-@numba.njit(parallel=True, cache=True, fastmath=FAST)
+@numba.njit(parallel=True, cache=True, fastmath=FAST, error_model="numpy")
 def population_step_two_replicas(
     k, first, L_plus_row, L_minus_row, R_row, m_k, params, codes, c, y, s_a, s_b, zeta_plus, zeta_minus, f_a, f_b,
     f_a_scale, f_b_scale, probes_a, probes_b, lam_du_a, lam_du_b, lam_du_a_scale, lam_du_b_scale, chunk_starts,
@@ -496,7 +517,8 @@ def _serial(kernel: numba.core.registry.CPUDispatcher) -> numba.core.registry.CP
                               original.__defaults__, original.__closure__)
     copy.__qualname__ = original.__qualname__ + "_serial"
     copy.__module__ = original.__module__
-    return numba.njit(cache=True, fastmath=kernel.targetoptions.get("fastmath", False))(copy)
+    options = {key: kernel.targetoptions[key] for key in ("fastmath", "error_model") if key in kernel.targetoptions}
+    return numba.njit(cache=True, **options)(copy)
 
 
 population_step_probe_serial = _serial(population_step_probe)
