@@ -138,13 +138,25 @@ EXP_TAYLOR = tuple(1.0 / math.factorial(n) for n in range(13, -1, -1))
 ATANH_SERIES = tuple(1.0 / (2 * n + 1) for n in range(18, -1, -1))
 
 
-@numba.njit(cache=True, inline="always")
-def _horner(coefficients, x):
-    """The polynomial with these coefficients (highest power first) at x, unrolled."""
-    value = 0.0
-    for c in numba.literal_unroll(coefficients):
-        value = value * x + c
-    return value
+def _horner(coefficients: tuple[float, ...]) -> numba.core.registry.CPUDispatcher:
+    """The polynomial with these coefficients (highest power first), as a numba function of x
+    that evaluates it by Horner's rule written out, one line per coefficient.
+
+    Written out so that a loop calling it vectorises: a loop over the coefficients (even
+    under ``literal_unroll``, which leaves tuples of one type as loops) is unrolled only
+    when LLVM's heuristics allow, and the 19-term atanh series was not: its loop ran one
+    sample at a time, 21 ns per sample against 1 ns for the same polynomial unrolled.
+    """
+    lines = ["def polynomial(x):", "    value = 0.0"]
+    lines += [f"    value = value * x + {c!r}" for c in coefficients]
+    lines.append("    return value")
+    namespace: dict = {}
+    exec("\n".join(lines), namespace)  # the coefficients become literals of the code
+    return numba.njit(inline="always")(namespace["polynomial"])
+
+
+_exp_taylor = _horner(EXP_TAYLOR)
+_atanh_series = _horner(ATANH_SERIES)
 
 
 @numba.njit(cache=True, inline="always")
@@ -164,13 +176,13 @@ def softplus_and_sigmoid_rows(x, softplus, sigmoid, work):
         a = a if a > EXP_FLOOR else EXP_FLOOR  # and a NaN: the poison below restores it
         k = np.rint(a * LOG2E)
         r = (a - k * LN2_HIGH) - k * LN2_LOW
-        softplus[s] = _horner(EXP_TAYLOR, r)  # e^r, for now
+        softplus[s] = _exp_taylor(r)  # e^r, for now
         powers[s] = (np.int64(k) + 1023) << 52  # the bits of 2^k, -1022 <= k <= 0
     for s in range(n):
         xs = x[s]
         e = softplus[s] * work[s]
         t = e / (2.0 + e)
-        q = _horner(ATANH_SERIES, t * t)
+        q = _atanh_series(t * t)
         poison = 0.0 if xs == xs else xs  # NaN where x is NaN
         inverse = 1.0 / (1.0 + e)
         sigmoid[s] = (inverse if xs >= 0.0 else e * inverse) + poison
