@@ -37,8 +37,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ..losses import (LOGISTIC, SMOOTH_HINGE, loss_terms, loss_terms_given, softplus_and_sigmoid_rows,
-                      softplus_argument)
+from ..losses import LOGISTIC, SMOOTH_HINGE, loss_terms_given, softplus_and_sigmoid_rows, softplus_argument
 from . import streams
 
 # Reassociation lets LLVM vectorise the reductions (otherwise bound by the latency of
@@ -142,6 +141,10 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_sca
     (``losses`` and ``errors`` are work rows: the sums run in loops of their own, REPRODUCIBLE).
     """
     loss_code, readout = codes[LOSS], codes[READOUT]
+    # The chunk's samples as views indexed from 0: indexed by start + s, whose sign numba
+    # cannot know, every access carried a wraparound check and compiled to gathers.
+    c_chunk, y_chunk = c[start:start + width], y[start:start + width]
+    s_chunk, h_chunk = s_k[start:start + width], h_out[start:start + width]
     margin, sharpness, theta = params[MARGIN], params[SHARPNESS], params[THETA]
     if loss_code == LOGISTIC or loss_code == SMOOTH_HINGE:
         # The softplus for all samples at once, by loops that vectorise (losses: the
@@ -150,30 +153,30 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_sca
         # one loop before the branch and one final loop for both (loss_terms_given with
         # zeros) made this branch 1.5-2 times slower per step (measured interleaved).
         for s in range(width):
-            a = start + s
             u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
-            h_out[a] = c[a] * m_k + params[SQRT_DELTA] * u
-            losses[s] = softplus_argument(loss_code, readout, margin, sharpness, theta, y[a], h_out[a])
+            h_chunk[s] = c_chunk[s] * m_k + params[SQRT_DELTA] * u
+            losses[s] = softplus_argument(loss_code, readout, margin, sharpness, theta, y_chunk[s], h_chunk[s])
         softplus_and_sigmoid_rows(losses[:width], f_k[:width], lam_k[:width], errors[:width])
         for s in range(width):
-            a = start + s
-            value, d1, d2, gap = loss_terms_given(loss_code, readout, margin, sharpness, theta, y[a], h_out[a],
+            value, d1, d2, gap = loss_terms_given(loss_code, readout, margin, sharpness, theta, y_chunk[s], h_chunk[s],
                                                   f_k[s], lam_k[s])
-            scale = s_k[a] * params[INV_B]
+            scale = s_chunk[s] * params[INV_B]
             f_k[s] = scale * d1
             lam_k[s] = scale * d2
             losses[s] = value
             errors[s] = 1.0 if gap <= 0.0 else 0.0
     else:
         for s in range(width):
-            a = start + s
             u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
-            h = c[a] * m_k + params[SQRT_DELTA] * u
-            value, d1, d2, gap = loss_terms(loss_code, readout, margin, sharpness, theta, y[a], h)
-            scale = s_k[a] * params[INV_B]
+            h = c_chunk[s] * m_k + params[SQRT_DELTA] * u
+            # (loss_terms_given, inlined, ignores the softplus of these losses; loss_terms,
+            # a call per sample, kept this loop from vectorising)
+            value, d1, d2, gap = loss_terms_given(loss_code, readout, margin, sharpness, theta, y_chunk[s], h,
+                                                  0.0, 0.0)
+            scale = s_chunk[s] * params[INV_B]
             f_k[s] = scale * d1
             lam_k[s] = scale * d2
-            h_out[a] = h
+            h_chunk[s] = h
             losses[s] = value
             errors[s] = 1.0 if gap <= 0.0 else 0.0
     # Use the stored (rounded) values everywhere, so Gamma_C stays the Gram matrix of what
@@ -183,7 +186,7 @@ def _outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_sca
     loss = 0.0
     error = 0.0
     for s in range(width):
-        mu_hat += c[start + s] * f_k[s]
+        mu_hat += c_chunk[s] * f_k[s]
         loss += losses[s]
         error += errors[s]
     acc_obs[ch, OBS_MU_HAT] += obs_weight * mu_hat
