@@ -270,6 +270,47 @@ def test_automatic_chunks_are_the_widest_leaving_32_per_subpopulation(tmp_path):
     assert dmft.load(tmp_path / "chunks.h5").diagnostics["chunk_width"] == 128
 
 
+@pytest.mark.parametrize("precision", ["single", "compact"])
+@pytest.mark.parametrize("first", [0, 9])
+def test_probe_kernel_gives_the_same_bits_for_any_grouping_of_its_chunks(precision, first):
+    # The probe kernel pipelines each group of chunks (a chunk's column sums run in the next
+    # one's pass over the past); the groups follow the thread count, the numbers must not.
+    # Step k = 30 of 11 chunks (the last one narrow) on paths with random pasts, two probes,
+    # with and without a memory window, split into 1, 2, 3, 5 and 11 groups, and serially.
+    problem = sgd_problem(steps=40)
+    population = make_population(problem, 650, np.random.SeedSequence(4), probes=2, chunk_size=64,
+                                 precision=precision)
+    rng = np.random.default_rng(5)
+    k = 30
+    for j in range(k + 1):
+        population.draw(j)
+    for paths in (population.f, population.tangents):
+        paths[...] = rng.integers(-3000, 3000, paths.shape) if precision == "compact" else rng.standard_normal(
+            paths.shape)
+    population.f_scale[...] = rng.uniform(0.5, 2.0, population.f_scale.shape)
+    L_row = rng.standard_normal(k + 1).astype(population.sum_dtype)
+    R_row = rng.standard_normal(k).astype(population.sum_dtype)
+    mutable = ("f", "f_scale", "tangents", "tangents_scale", "acc_gamma", "acc_response", "acc_obs", "h", "sums",
+               "scratch")
+    start = {name: getattr(population, name).copy() for name in mutable}
+
+    def step(kernel, groups):
+        arrays = {name: array.copy() for name, array in start.items()}
+        kernel(k, first, L_row, R_row, 0.3, population.params, population.codes, population.c, population.y,
+               population.selection, population.zeta, arrays["f"], arrays["f_scale"], population.probes,
+               arrays["tangents"], arrays["tangents_scale"], population.chunk_starts, arrays["acc_gamma"],
+               arrays["acc_response"], arrays["acc_obs"], arrays["h"], arrays["sums"], arrays["scratch"], groups)
+        return arrays
+
+    reference = step(kernels.population_step_probe_serial, 1)
+    assert np.all(np.isfinite(reference["acc_gamma"][:, : k + 1]))
+    assert np.count_nonzero(reference["acc_response"][:, first:k]) > 0
+    for groups in (1, 2, 3, 5, 11):
+        arrays = step(kernels.population_step_probe, groups)
+        for name in mutable:
+            np.testing.assert_array_equal(arrays[name], reference[name], err_msg=f"{name}, {groups} groups")
+
+
 @pytest.mark.parametrize("kind", [dict(response="probe", probes=2), dict(response="exact"), dict(replicas=2)],
                          ids=["probes", "exact", "two-replicas"])
 def test_chunk_size_changes_only_the_summation_order(kind):
