@@ -528,19 +528,28 @@ def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
                 z[s] = min(max(np.rint(z[s] * inverse_step), -ZETA_MAX), ZETA_MAX)
         if n_probes > 0:
             streams.fill_words(signs[block], streams.ZERO, (key, k, block, purposes + streams.PROBE_SIGNS))
-        # Sample first + s lies in chunk (first + s) // width at offset (first + s) % width:
-        # walked, not divided, and written through row views.
+        # Sample first + s lies in chunk (first + s) // width at offset (first + s) % width.
         chunk, offset = first // width, first % width
-        zeta_row = zeta[chunk, k]
-        for s in range(size):
-            if offset == width:
-                chunk, offset = chunk + 1, 0
-                zeta_row = zeta[chunk, k]
-            zeta_row[offset] = z[s]
+        if offset + size <= width:  # the block within one chunk (always, for widths of 64 k): loops that vectorise
+            zeta_part = zeta[chunk, k, offset:offset + size]
+            for s in range(size):
+                zeta_part[s] = z[s]
             for p in range(n_probes):
-                bit = (signs[block, p] >> np.uint64(s)) & streams.ONE
-                probes[chunk, p, k, offset] = 2 * np.int8(bit) - 1
-            offset += 1
+                word = signs[block, p]
+                probe_part = probes[chunk, p, k, offset:offset + size]
+                for s in range(size):
+                    probe_part[s] = 2 * np.int8((word >> np.uint64(s)) & streams.ONE) - 1
+        else:  # walked, not divided, and written through row views
+            zeta_row = zeta[chunk, k]
+            for s in range(size):
+                if offset == width:
+                    chunk, offset = chunk + 1, 0
+                    zeta_row = zeta[chunk, k]
+                zeta_row[offset] = z[s]
+                for p in range(n_probes):
+                    bit = (signs[block, p] >> np.uint64(s)) & streams.ONE
+                    probes[chunk, p, k, offset] = 2 * np.int8(bit) - 1
+                offset += 1
         if always:
             selection[first : first + size] = 1.0
             continue
