@@ -530,7 +530,7 @@ def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
             streams.fill_words(signs[block], streams.ZERO, (key, k, block, purposes + streams.PROBE_SIGNS))
         # Sample first + s lies in chunk (first + s) // width at offset (first + s) % width.
         chunk, offset = first // width, first % width
-        if offset + size <= width:  # the block within one chunk (always, for widths of 64 k): loops that vectorise
+        if offset + size <= width:  # within one chunk (always if 64 divides the width): loops that vectorise
             zeta_part = zeta[chunk, k, offset:offset + size]
             for s in range(size):
                 zeta_part[s] = z[s]
