@@ -528,28 +528,21 @@ def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
                 z[s] = min(max(np.rint(z[s] * inverse_step), -ZETA_MAX), ZETA_MAX)
         if n_probes > 0:
             streams.fill_words(signs[block], streams.ZERO, (key, k, block, purposes + streams.PROBE_SIGNS))
-        # Sample first + s lies in chunk (first + s) // width at offset (first + s) % width.
-        chunk, offset = first // width, first % width
-        if offset + size <= width:  # within one chunk (always if 64 divides the width): loops that vectorise
-            zeta_part = zeta[chunk, k, offset:offset + size]
-            for s in range(size):
-                zeta_part[s] = z[s]
+        # The block in segments that each lie in one chunk (one segment whenever 64 divides
+        # the width), stored through row views by loops that vectorise.
+        done = 0
+        while done < size:
+            chunk, offset = (first + done) // width, (first + done) % width
+            length = min(size - done, width - offset)
+            zeta_part = zeta[chunk, k, offset:offset + length]
+            for s in range(length):
+                zeta_part[s] = z[done + s]
             for p in range(n_probes):
-                word = signs[block, p]
-                probe_part = probes[chunk, p, k, offset:offset + size]
-                for s in range(size):
+                word = signs[block, p] >> np.uint64(done)
+                probe_part = probes[chunk, p, k, offset:offset + length]
+                for s in range(length):
                     probe_part[s] = 2 * np.int8((word >> np.uint64(s)) & streams.ONE) - 1
-        else:  # walked, not divided, and written through row views
-            zeta_row = zeta[chunk, k]
-            for s in range(size):
-                if offset == width:
-                    chunk, offset = chunk + 1, 0
-                    zeta_row = zeta[chunk, k]
-                zeta_row[offset] = z[s]
-                for p in range(n_probes):
-                    bit = (signs[block, p] >> np.uint64(s)) & streams.ONE
-                    probes[chunk, p, k, offset] = 2 * np.int8(bit) - 1
-                offset += 1
+            done += length
         if always:
             selection[first : first + size] = 1.0
             continue
