@@ -45,17 +45,20 @@ def test_loss_value_and_derivatives(name, readout, label):
     np.testing.assert_allclose(((plus[1] - minus[1]) / (2 * step))[smooth] / scale, d2[smooth] / scale, atol=1e-6)
 
 
-def test_vectorised_softplus_and_sigmoid_match_libm_within_a_few_ulp():
+@pytest.mark.parametrize("fastmath", [False, "kernels"], ids=["strict", "kernel-flags"])
+def test_vectorised_softplus_and_sigmoid_match_libm_within_a_few_ulp(fastmath):
     # The population kernel's polynomial exp(-|x|) and log1p, against libm through the
     # scalar path (_softplus_and_sigmoid), from 0 to where e^-|x| is the smallest normal
-    # double and beyond; NaN stays NaN, infinities give the limits.
+    # double and beyond; NaN stays NaN, infinities give the limits. Compiled strictly and
+    # with the flags of the kernels that inline it (reassociation, contraction).
     import math
 
     import numba
 
     from dmft.losses import _softplus_and_sigmoid, softplus_and_sigmoid_rows
+    from dmft.solvers.kernels import FAST
 
-    @numba.njit(error_model="numpy")
+    @numba.njit(error_model="numpy", fastmath=FAST if fastmath else False)
     def rows(x):
         softplus, sigmoid, work = np.empty_like(x), np.empty_like(x), np.empty_like(x)
         softplus_and_sigmoid_rows(x, softplus, sigmoid, work)
