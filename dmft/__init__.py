@@ -6,6 +6,9 @@
     >>> result.save("out.h5")
 """
 
+from pathlib import Path
+
+from ._numba_cache import clear_stale_caches
 from ._version import __version__
 from .algorithms import Algorithm
 from .datasets import Dataset
@@ -16,6 +19,10 @@ from .problem import Problem
 from .result import Result
 from .simulate import SimulationOptions, SimulationResult, load_simulation, simulate
 from .solvers import SolverOptions, solve
+
+# numba compiles a function, or loads it from its cache, at the first call; none runs at
+# import (tests/test_numba_cache.py), so this still comes before any kernel is loaded.
+clear_stale_caches(Path(__file__).parent)
 
 __all__ = [
     "__version__", "Algorithm", "Dataset", "DivergenceError", "DmftError", "Loss", "ParameterError",

@@ -1,0 +1,71 @@
+"""numba's caches are cleared when any numba source changes, not only the kernel's own file."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import dmft
+from dmft._numba_cache import NUMBA_SOURCES, STAMP_NAME, clear_stale_caches
+from dmft.solvers import kernels
+
+SOURCES = ("helpers.py", "inner/kernels.py")
+
+
+def fake_package(root: Path) -> Path:
+    for name in SOURCES:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(f"# {name}\n")
+    return root
+
+
+def add_caches(root: Path) -> list[Path]:
+    caches = []
+    for name in SOURCES:
+        cache_dir = (root / name).parent / "__pycache__"
+        cache_dir.mkdir(exist_ok=True)
+        for suffix in ("nbi", "1.nbc"):
+            caches.append(cache_dir / f"{Path(name).stem}.f-10.py311.{suffix}")
+            caches[-1].write_bytes(b"compiled")
+        (cache_dir / f"{Path(name).stem}.cpython-311.pyc").write_bytes(b"bytecode")  # not numba's: kept
+    return caches
+
+
+def test_caches_are_deleted_when_a_helper_changes_and_kept_otherwise(tmp_path):
+    root = fake_package(tmp_path)
+    caches = add_caches(root)
+    assert clear_stale_caches(root, SOURCES)  # no stamp on record: cleared
+    assert not any(path.exists() for path in caches)
+    assert (root / "__pycache__" / STAMP_NAME).exists()
+
+    caches = add_caches(root)
+    assert not clear_stale_caches(root, SOURCES)  # nothing changed
+    assert all(path.exists() for path in caches)
+
+    (root / "helpers.py").write_text("# helpers.py, edited\n")  # not the kernels' own file
+    assert clear_stale_caches(root, SOURCES)
+    assert not any(path.exists() for path in caches)
+    assert len(list(root.rglob("*.pyc"))) == len(SOURCES)
+    assert not clear_stale_caches(root, SOURCES)
+
+
+def test_the_package_clears_the_directories_numba_caches_its_kernels_in():
+    package = Path(dmft.__file__).parent
+    kernels.cholesky_row(np.eye(3), np.zeros(kernels.packed_size(3)), kernels.diagonal_blocks(3), 1, 1e-7)
+    cache_dirs = {(package / name).parent / "__pycache__" for name in NUMBA_SOURCES}
+    assert any(path.parent in cache_dirs for path in package.rglob("kernels.cholesky_row-*.nbi"))
+
+
+def test_importing_the_package_compiles_and_loads_no_numba_function():
+    # So the check at import runs before numba reads any cache.
+    code = """
+import numba, dmft, sys
+from numba.core.registry import CPUDispatcher
+loaded = [name for module in list(sys.modules.values()) if getattr(module, "__name__", "").startswith("dmft")
+          for name, value in vars(module).items() if isinstance(value, CPUDispatcher) and value.signatures]
+assert not loaded, loaded
+print("ok")
+"""
+    output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert output.strip() == "ok"
