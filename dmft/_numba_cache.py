@@ -11,7 +11,8 @@ those caches first (they are rebuilt on the next call).
 Covered: numba's default in-tree caches (``__pycache__`` beside the sources), which an
 editable install or a checkout uses. Not covered: a cache directory set by
 ``NUMBA_CACHE_DIR``, or numba's per-user fallback for a read-only install; a fresh
-install rewrites every source, hence every stamp numba checks, anyway.
+install rewrites every source, hence every stamp numba checks, anyway. A cache file that
+may not be deleted never fails the import: the next import tries again.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def sources_digest(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURCES) 
 
 def clear_stale_caches(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURCES) -> bool:
     """Delete the numba caches beside ``sources`` if any source changed since they were
-    last checked (or if no check is on record). Returns whether they were deleted.
+    last checked (or if no check is on record). Returns whether they were stale. The new
+    digest is recorded only once every cache is gone.
 
     Safe with several processes at once: numba treats a cache file that vanished under
     it as a miss, and the stamp is replaced atomically.
@@ -47,9 +49,15 @@ def clear_stale_caches(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURC
             return False
     except OSError:
         pass  # no stamp yet
+    cleared = True
     for cache_dir in sorted({(package_dir / name).parent / "__pycache__" for name in sources}):
         for path in cache_dir.glob("*.nb[ic]"):  # numba's index and data files
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # not ours to delete (an install shared read-only): never fail the import
+                cleared = False
+    if not cleared:
+        return True  # the stamp stays stale: the next import tries again
     try:
         stamp.parent.mkdir(exist_ok=True)
         partial = stamp.with_name(f"{STAMP_NAME}.{os.getpid()}")

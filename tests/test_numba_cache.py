@@ -69,3 +69,19 @@ print("ok")
 """
     output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert output.strip() == "ok"
+
+
+def test_caches_it_may_not_delete_do_not_fail_the_import_and_are_retried(tmp_path, monkeypatch):
+    root = fake_package(tmp_path)
+    caches = add_caches(root)
+
+    def refuse(self, missing_ok=False):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "unlink", refuse)
+        assert clear_stale_caches(root, SOURCES)
+    assert all(path.exists() for path in caches)
+    assert not (root / "__pycache__" / STAMP_NAME).exists()  # so the next import tries again
+    assert clear_stale_caches(root, SOURCES)
+    assert not any(path.exists() for path in caches)
