@@ -14,7 +14,9 @@ from dmft.solvers.march import march
 from dmft.solvers.population import make_population
 from dmft.solvers.weights import MIRROR_BLOCK, _mirror_lower
 
-K_STEP = 2 * kernels.R_BLOCK + 37  # three blocks, the last one partial
+# Five blocks, the last one partial; the rows of the last reach past FOUR_ROWS_FROM, so
+# the scatter passes run both one row and four rows per sweep.
+K_STEP = kernels.FOUR_ROWS_FROM + 37
 SIZE = K_STEP + 2
 
 
@@ -148,7 +150,7 @@ def test_cholesky_rows_match_numpy_on_a_full_rank_matrix():
 
 
 def test_cholesky_rows_reproduce_a_rank_deficient_matrix():
-    # Rank 300 of 551: the rows beyond the rank get zero pivots and L L^T is still C.
+    # Rank 300 of 1063: the rows beyond the rank get zero pivots and L L^T is still C.
     C = psd_with_null_directions(SIZE, 300)
     L, _ = factor(C)
     assert np.count_nonzero(np.diagonal(L)) == 300

@@ -615,6 +615,11 @@ DRAW_PARALLEL_THRESHOLD = 2048
 # Rows per work item of the weight side, columns per block of the Cholesky row: enough
 # work per item to amortise starting it, enough items for both cores.
 R_BLOCK = 256
+# The weight side's scatter passes take four rows per sweep only in blocks whose rows
+# reach past this length; shorter ones go one at a time. (One short row and its partial
+# row stay in L1 between the dot product and the scatter; four do not. The weight side
+# in a march at N = 1000 took 0.18-0.21 s with four rows everywhere, 0.15-0.17 s so.)
+FOUR_ROWS_FROM = 1024
 
 
 @numba.njit(cache=True, inline="always")
@@ -764,10 +769,11 @@ def _lower_triangle_times(M_packed, r, start, first, last, dots, partial):
 
     Four rows per sweep share the loads of r and the loads and stores of ``partial``, and
     keep four streams in flight: at k = 3999 the pass took 2.8 ms one row at a time and
-    2.0 ms four at a time, caches flushed (22 and 31 GB/s).
+    2.0 ms four at a time, caches flushed (22 and 31 GB/s). Blocks of short rows go one
+    row at a time (``FOUR_ROWS_FROM``).
     """
     j = first
-    while j + 4 <= last:
+    while j + 4 <= last and last > FOUR_ROWS_FROM:
         a, b, c, d = packed_row(M_packed, j), packed_row(M_packed, j + 1), packed_row(M_packed, j + 2), \
             packed_row(M_packed, j + 3)
         r0, r1, r2, r3 = r[j], r[j + 1], r[j + 2], r[j + 3]
@@ -806,9 +812,10 @@ def _add_weighted_rows(R_packed, start, lo, hi, weights, partial):
     triangular, stored by rows: ``packed_row``).
 
     Four rows per sweep share the loads and stores of ``partial`` and keep four streams in
-    flight: at k = 3999 the pass took 1.5 ms one row at a time and 1.2 ms four at a time."""
+    flight: at k = 3999 the pass took 1.5 ms one row at a time and 1.2 ms four at a time.
+    Blocks of short rows go one row at a time (``FOUR_ROWS_FROM``)."""
     j = max(lo, start)  # rows before ``start`` add only to columns before it
-    while j + 4 <= hi:
+    while j + 4 <= hi and hi > FOUR_ROWS_FROM:
         w0, w1, w2, w3 = weights[j], weights[j + 1], weights[j + 2], weights[j + 3]
         if w0 != 0.0 or w1 != 0.0 or w2 != 0.0 or w3 != 0.0:  # K vanishes outside a memory window
             a, b, c, d = packed_row(R_packed, j), packed_row(R_packed, j + 1), packed_row(R_packed, j + 2), \
