@@ -56,6 +56,11 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 # unless the drift is within DEFAULT_NSIGMA Monte Carlo standard errors.
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_NSIGMA = 3.0
+# From this many independent runs on, the drifts' errors come from the spread of the runs'
+# own drifts, with nsigma widened to the Student-t quantile of n - 1 degrees of freedom.
+# With fewer, that quantile (3 sigma: 236 at 2 runs, 19 at 3, 9.2 at 4) left the check
+# next to toothless; they get the bound from per-entry errors instead, as a single result.
+MIN_RUNS_FOR_SPREAD = 4
 # The default window starts this many noise correlation times (and grid steps) after
 # lag 0: below it the coloured noise of persistent SGD bends the curve (the motion is
 # ballistic over a correlation time, Delta C ~ s^2 while chi ~ s), and on the first few
@@ -123,6 +128,14 @@ def default_lag_window(dt: float, final_time: float, correlation_time: float = 0
 # --------------------------------------------------------------------------------------
 # Two-time data in the two forms
 # --------------------------------------------------------------------------------------
+
+
+def _mean_and_stderr(arrays: Sequence[np.ndarray], with_stderr: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The mean of independent runs' arrays and, if asked, its standard error from their spread."""
+    stacked = np.asarray(arrays, dtype=float)
+    if not with_stderr:
+        return stacked.mean(axis=0), None
+    return stacked.mean(axis=0), stacked.std(axis=0, ddof=1) / math.sqrt(len(stacked))
 
 
 def _stderr_or_none(array: Any) -> np.ndarray | None:
@@ -244,10 +257,14 @@ class TwoTimeFunctions:
     def drift_self_overlap_stderr(self) -> np.ndarray | None:
         return self.self_overlap_stderr if self.full_self_overlap is None else self.full_self_overlap_stderr
 
-    def mean_of(self, runs: Sequence[TwoTimeFunctions]) -> TwoTimeFunctions:
-        full = None if self.full_self_overlap is None else np.mean([r.full_self_overlap for r in runs], axis=0)
-        return replace(self, C=np.mean([r.C for r in runs], axis=0), R=np.mean([r.R for r in runs], axis=0),
-                       C_stderr=None, R_stderr=None, full_self_overlap=full, full_self_overlap_stderr=None)
+    def mean_of(self, runs: Sequence[TwoTimeFunctions], with_stderr: bool = False) -> TwoTimeFunctions:
+        """The mean of independent runs; ``with_stderr``: with per-entry errors from their spread."""
+        C, C_se = _mean_and_stderr([r.C for r in runs], with_stderr)
+        R, R_se = _mean_and_stderr([r.R for r in runs], with_stderr)
+        full, full_se = (None, None) if self.full_self_overlap is None else \
+            _mean_and_stderr([r.full_self_overlap for r in runs], with_stderr)
+        return replace(self, C=C, R=R, C_stderr=C_se, R_stderr=R_se, full_self_overlap=full,
+                       full_self_overlap_stderr=full_se)
 
     def anchors(self, final_step: int, max_lag: int, average_steps: int = 0) -> tuple[list[int], int | None, int, int]:
         """(fit anchors, earlier anchor, first step used, last step used) for a window ending at ``final_step``.
@@ -392,12 +409,15 @@ class FixedReferenceFunctions:
         # Every point reads its own entries (C[k,k], C[k,j], chi[k,j] at k = j + l): no sharing.
         return float(np.abs(grad_delta_C) @ bounds[0][lags] + np.abs(grad_chi) @ bounds[1][lags])
 
-    def mean_of(self, runs: Sequence[FixedReferenceFunctions]) -> FixedReferenceFunctions:
-        full = None if self.full_self_overlap is None else np.mean([r.full_self_overlap for r in runs], axis=0)
-        return replace(self, self_overlap=np.mean([r.self_overlap for r in runs], axis=0),
-                       C=np.mean([r.C for r in runs], axis=0), chi=np.mean([r.chi for r in runs], axis=0),
-                       self_overlap_stderr=None, C_stderr=None, chi_stderr=None, full_self_overlap=full,
-                       full_self_overlap_stderr=None)
+    def mean_of(self, runs: Sequence[FixedReferenceFunctions], with_stderr: bool = False) -> FixedReferenceFunctions:
+        """The mean of independent runs; ``with_stderr``: with per-entry errors from their spread."""
+        so, so_se = _mean_and_stderr([r.self_overlap for r in runs], with_stderr)
+        C, C_se = _mean_and_stderr([r.C for r in runs], with_stderr)
+        chi, chi_se = _mean_and_stderr([r.chi for r in runs], with_stderr)
+        full, full_se = (None, None) if self.full_self_overlap is None else \
+            _mean_and_stderr([r.full_self_overlap for r in runs], with_stderr)
+        return replace(self, self_overlap=so, C=C, chi=chi, self_overlap_stderr=so_se, C_stderr=C_se,
+                       chi_stderr=chi_se, full_self_overlap=full, full_self_overlap_stderr=full_se)
 
     def anchors(self, final_step: int, max_lag: int, average_steps: int = 0) -> tuple[list[int], int | None, int, int]:
         """Fit anchors: the reference steps j with j + max_lag <= final_step, the latest ones within
@@ -507,8 +527,10 @@ class Stationarity:
     window's lags of Delta C(s) / chi(s), relative to that mean (so a small Delta C, as in
     SGD, is judged on its own scale, not on C[k,k]'s). The ``*_sigma`` entries are the Monte
     Carlo standard errors of the drifts (NaN when unknown); a drift passes when it is
-    below ``tolerance`` or within ``nsigma`` of them (Student-t widened for errors from
-    a few runs). ``span``: first and last time read.
+    below ``tolerance`` or within ``nsigma`` of them (Student-t widened when the errors come
+    from the spread of the runs' drifts: ``error_kind`` "runs", from ``MIN_RUNS_FOR_SPREAD``
+    runs on; "bound": from per-entry errors; "none": tolerance only). ``span``: first and
+    last time read.
     """
 
     stationary: bool
@@ -813,7 +835,7 @@ _DRIFT_LABELS = {"self_overlap": "C[k,k]", "delta_C": "Delta C(s)", "chi": "chi(
 def _stationarity(source: FdtSource, plan: _Plan, tolerance: float, nsigma: float,
                   run_sources: Sequence[FdtSource] | None = None) -> Stationarity:
     drifts = _drift_vectors(source, plan)
-    if run_sources is not None and len(run_sources) > 1:
+    if run_sources is not None and len(run_sources) >= MIN_RUNS_FOR_SPREAD:
         # Honest errors of the drifts: the spread of each run's drift.
         per_run = [_drift_vectors(r, plan) for r in run_sources]
         sigmas = {name: float(np.std([p[name][0] for p in per_run], ddof=1)) / math.sqrt(len(per_run))
@@ -826,6 +848,10 @@ def _stationarity(source: FdtSource, plan: _Plan, tolerance: float, nsigma: floa
 
         nsigma = float(student_t.ppf(norm.cdf(nsigma), df=len(run_sources) - 1))
     else:
+        # Too few runs for their drifts' spread: bound the drifts' errors by the per-entry
+        # errors (from the runs' spread entry by entry, if any), as for a single result.
+        if run_sources is not None and len(run_sources) > 1:
+            source = source.mean_of(run_sources, with_stderr=True)
         sigmas = _drift_bounds(source, plan)
         error_kind = "bound" if sigmas is not None else "none"
     dt = source.dt
@@ -902,8 +928,16 @@ def check_stationarity(source: Any, final_time: float | None = None, lag_window:
                        average_over: float = 0.0, tolerance: float = DEFAULT_TOLERANCE,
                        nsigma: float = DEFAULT_NSIGMA, connected: bool = True) -> Stationarity:
     """The stationarity diagnostic of the window ``effective_temperature`` would fit."""
-    source = as_fdt_source(source, connected)
-    return _stationarity(source, _plan(source, final_time, lag_window, average_over), tolerance, nsigma)
+    source, runs = _source_and_runs(source, connected)
+    return _stationarity(source, _plan(source, final_time, lag_window, average_over), tolerance, nsigma, runs)
+
+
+def _source_and_runs(obj: Any, connected: bool) -> tuple[FdtSource, list[FdtSource] | None]:
+    """The FDT source of ``obj`` and the runs kept in it (``_runs_of``). With runs, the
+    source pools their own connected parts, as ``effective_temperature_from_runs`` does."""
+    runs = _runs_of(obj, connected)
+    source = as_fdt_source(obj, connected)
+    return (source.mean_of(runs) if runs else source), runs
 
 
 def _runs_of(obj: Any, connected: bool = True) -> list[FdtSource] | None:
@@ -1005,10 +1039,7 @@ def effective_temperature(source: Any, final_time: float | None = None,
     The error bar from a single result is an upper bound (module docstring); use
     ``effective_temperature_from_runs`` or ``teff_with_errors`` for an honest one.
     """
-    runs = _runs_of(source, connected)
-    source = as_fdt_source(source, connected)
-    if runs:  # pool the runs' own connected parts, as effective_temperature_from_runs does
-        source = source.mean_of(runs)
+    source, runs = _source_and_runs(source, connected)
     plan = _plan(source, final_time, lag_window, average_over)
     return _estimate(source, plan, through_origin, tolerance, nsigma, runs, require_stationary)
 
