@@ -27,7 +27,7 @@ STAMP_NAME = "numba-sources.sha256"
 
 
 def sources_digest(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURCES) -> str:
-    """SHA-256 of the numba sources' names and contents."""
+    """SHA-256 of the names and contents of ``sources`` (paths under ``package_dir``)."""
     digest = hashlib.sha256()
     for name in sources:
         digest.update(name.encode() + b"\0" + (package_dir / name).read_bytes() + b"\0")

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-from ._version import __version__
+from ._version import __version__, source_digest
 from .errors import DmftError, ParameterError
 from .problem import PROBLEM_KEYS, Problem
 from .result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
@@ -43,6 +43,7 @@ def provenance() -> dict[str, Any]:
 
     return {
         "dmft_version": __version__,
+        "dmft_source_sha256": source_digest(),
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host_python": platform.python_version(),

@@ -1,6 +1,8 @@
 """`dmft solve`: the file contract, configuration files, and bad input."""
 
+import hashlib
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -34,6 +36,14 @@ def test_solve_writes_the_documented_file(tmp_path):
             assert key in attrs, key
         assert attrs["algorithm"] == "persistent-sgd" and attrs["seed"] == 4 and attrs["steps"] == 8
         assert attrs["dmft_version"] == dmft.__version__
+        # Which code wrote it, between releases too: every source of the package, the numba kernels' helpers included.
+        sources = sorted(Path(dmft.__file__).parent.rglob("*.py"))
+        assert {"losses.py", "kernels.py", "streams.py", "cli.py"} <= {path.name for path in sources}
+        digest = hashlib.sha256()
+        for path in sources:
+            digest.update(path.relative_to(Path(dmft.__file__).parent).as_posix().encode() + b"\0"
+                          + path.read_bytes() + b"\0")
+        assert attrs["dmft_source_sha256"] == digest.hexdigest()
         # the same seed gives the same numbers only under the same random streams
         assert attrs["random_streams"] == dmft.solvers.population.draw_scheme("single")
         assert attrs["random_streams"].startswith(dmft.solvers.streams.SCHEME) and "int8" in attrs["random_streams"]
