@@ -4,6 +4,9 @@ They split their sums into blocks of R_BLOCK rows or columns handed to threads; 
 here span several blocks, so the blocking and the order partials are added in are tested.
 """
 
+import mmap
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ import dmft
 from dmft.solvers import kernels
 from dmft.solvers.march import march
 from dmft.solvers.population import make_population
-from dmft.solvers.weights import MIRROR_BLOCK, _mirror_lower
+from dmft.solvers.weights import MIRROR_BLOCK, Trajectory, _mirror_lower
 
 # Five blocks, the last one partial; the rows of the last reach past FOUR_ROWS_FROM, so
 # the scatter passes run both one row and four rows per sweep.
@@ -171,6 +174,33 @@ def test_weight_side_and_cholesky_give_the_same_bits_on_one_and_two_threads():
     for name in ("A", "m", "R", "C", "C_minus"):
         np.testing.assert_array_equal(weights_1[name], weights_2[name], err_msg=name)
     np.testing.assert_array_equal(L_1, L_2)
+
+
+def _vm_flags(address: int) -> list[str]:
+    """The VmFlags of the mapping of this process that holds ``address`` (Linux)."""
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and not head.endswith(":"):
+            start, end = (int(part, 16) for part in head.split("-"))
+            inside = start <= address < end
+        elif inside and head == "VmFlags:":
+            return line.split()[1:]
+    raise AssertionError(f"no mapping holds {address:#x}")
+
+
+def test_square_arrays_start_as_writable_zeros_on_small_pages():
+    # The march writes them a row per step: on 4 KiB pages (weights.square_zeros), not on the
+    # 2 MB pages numpy asks for, whose first touch is slow when memory must be compacted.
+    problem = dmft.Problem.from_flat(dataset="gmm2", steps=299)
+    traj = Trajectory.start(problem, replicas=2)
+    for name in ("C", "R", "Gamma_C", "K", "C_minus", "Gamma_minus"):
+        matrix = getattr(traj, name)
+        assert matrix.shape == (300, 300) and matrix.dtype == np.float64 and matrix.flags.c_contiguous, name
+        assert matrix.flags.writeable and np.count_nonzero(matrix) == (name == "C"), name  # C[0,0] = sigma0^2
+        if hasattr(mmap, "MADV_NOHUGEPAGE") and Path("/proc/self/smaps").exists():
+            assert "nh" in _vm_flags(matrix.ctypes.data), name  # VM_NOHUGEPAGE
+    assert traj.C[0, 0] == problem.init_variance
 
 
 def test_lower_triangles_are_mirrored_whole():
