@@ -17,7 +17,7 @@ import numpy as np
 from ..problem import Problem
 from .march import PathFactors
 from .population import Population
-from .weights import Trajectory, advance_weights
+from .weights import Trajectory, advance_weights, square_zeros
 
 
 @dataclass
@@ -67,8 +67,7 @@ def iterate(
         factors = PathFactors(traj)
         population = make_population(iteration)
         new = Trajectory.start(problem, replicas, memory_steps, R_rows_type)
-        gamma_se = np.zeros_like(traj.Gamma_C)
-        response_se = np.zeros_like(traj.K)
+        gamma_se, response_se = square_zeros(n + 1), square_zeros(n + 1)  # written a row per step, as traj's
         for k in range(n + 1):
             L_rows = factors.rows(k)
             population.draw(k)
