@@ -640,7 +640,7 @@ class TeffEstimate:
             compared = "one reference time: curve not compared"
         verdict = "stationary" if st.stationary else f"NOT stationary: {st.reason}"
         lines.append(f"  stationarity ({compared}; tolerance {100 * st.tolerance:g}% or {st.nsigma:.3g} "
-                     f"standard errors): {verdict}")
+                     f"standard errors, {_ERROR_KINDS[st.error_kind]}): {verdict}")
         def drift(value: float, sigma: float) -> str:
             return _percent(value) + (f" (+- {_percent(sigma)})" if math.isfinite(sigma) else "")
 
@@ -830,6 +830,8 @@ def _drift_bounds(source: FdtSource, plan: _Plan) -> dict[str, float] | None:
 
 
 _DRIFT_LABELS = {"self_overlap": "C[k,k]", "delta_C": "Delta C(s)", "chi": "chi(s)"}
+_ERROR_KINDS = {"runs": "from the spread of the runs' drifts", "bound": "bounded by per-entry errors",
+                "none": "none known"}
 
 
 def _stationarity(source: FdtSource, plan: _Plan, tolerance: float, nsigma: float,

@@ -178,7 +178,7 @@ def test_dmft_langevin_gives_T_up_to_order_dt(langevin):
     z = z_threshold(RUNS, comparisons=4)
     for dt, e in est.items():
         assert e.stationarity.stationary, e.stationarity.reason
-        assert e.stationarity.error_kind == "runs"
+        assert e.stationarity.error_kind == "runs" and "from the spread of the runs' drifts" in e.describe()
         assert e.stderr_method.startswith("jackknife") and 0 < e.T_eff_stderr < 0.01
         # THEORY.md 6: the O(dt) error is 2% at dt = 0.05 with lam = 0.5, so 4% at dt = 0.1.
         allowed = 0.02 * T_LANGEVIN * dt / 0.05
@@ -277,8 +277,9 @@ def test_two_runs_still_see_a_drift(seed):
     # 3-sigma Student-t quantile is 236 standard errors, and 3 of these 6 seeds passed the
     # drift as stationary. Below MIN_RUNS_FOR_SPREAD runs the per-entry bound is used.
     result = gd_early_result(subpopulations=2, seed=seed)
-    for diagnostic in (fdt.check_stationarity(result),
-                       fdt.effective_temperature(result, require_stationary=False).stationarity):
+    estimate = fdt.effective_temperature(result, require_stationary=False)
+    assert "3 standard errors, bounded by per-entry errors): NOT stationary" in estimate.describe()
+    for diagnostic in (fdt.check_stationarity(result), estimate.stationarity):
         assert diagnostic.error_kind == "bound" and diagnostic.nsigma == fdt.DEFAULT_NSIGMA
         assert not diagnostic.stationary and diagnostic.self_overlap_drift > 0.1
         assert re.search(r"C\[k,k\] drifts by 1\d%", diagnostic.reason)
