@@ -43,6 +43,8 @@ class Algorithm:
 
     @property
     def effective_batch_fraction(self) -> float:
+        """The fraction of samples selected at each step, 1 for GD: the stationary P(s = 1),
+        in which the selection starts (P(s(0) = 1))."""
         return 1.0 if self.name == "gd" else self.batch_fraction
 
     @property
@@ -70,18 +72,19 @@ class Algorithm:
         SGD: (b, dt (1 - b) / (b tau), dt / tau).
         """
         if self.name == "gd":
-            return 1.0, 0.0, 1.0
+            return self.effective_batch_fraction, 0.0, 1.0
         b = self.batch_fraction
         if self.name == "sgd":
-            return b, 1.0 - b, b
+            return self.effective_batch_fraction, 1.0 - b, b
         tau = self.persistence_time
-        return b, dt * (1 - b) / (b * tau), dt / tau
+        return self.effective_batch_fraction, dt * (1 - b) / (b * tau), dt / tau
 
     def initial_selection(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """s(0) for n samples, as floats in {0, 1}."""
+        """s(0) for n samples, as floats in {0, 1}: the simulation's draw of the law the DMFT
+        population draws from (``switching_probabilities``)."""
         if self.name == "gd":
-            return np.ones(n)
-        return (rng.random(n) < self.batch_fraction).astype(float)
+            return np.ones(n)  # every sample, without a draw
+        return (rng.random(n) < self.effective_batch_fraction).astype(float)
 
     def next_selection(self, rng: np.random.Generator, s: np.ndarray, dt: float) -> np.ndarray:
         """s(k+1) given s(k)."""
