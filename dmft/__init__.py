@@ -8,7 +8,7 @@
 
 from pathlib import Path
 
-from ._numba_cache import clear_stale_caches
+from ._numba_cache import clear_stale_caches, numba_cache_dirs
 from ._version import __version__
 from .algorithms import Algorithm
 from .datasets import Dataset
@@ -22,7 +22,7 @@ from .solvers import SolverOptions, solve
 
 # numba compiles a function, or loads it from its cache, at the first call; none runs at
 # import (tests/test_numba_cache.py), so this still comes before any kernel is loaded.
-clear_stale_caches(Path(__file__).parent)
+clear_stale_caches(Path(__file__).parent, cache_dirs=numba_cache_dirs(__name__))
 
 __all__ = [
     "__version__", "Algorithm", "Dataset", "DivergenceError", "DmftError", "Loss", "ParameterError",

@@ -5,20 +5,23 @@ only. The population kernels (``solvers/kernels.py``) inline helpers from ``loss
 and ``solvers/streams.py``: after an edit or a checkout that changes only those, numba
 would go on loading kernels compiled from the old helpers, silently, and results would
 name a version whose code did not run. So at import the package hashes all its numba
-sources and, when the digest differs from the one recorded beside the caches, deletes
-those caches first (they are rebuilt on the next call).
+sources and, in every directory its kernels are cached in whose recorded digest differs,
+deletes the caches first (they are rebuilt on the next call).
 
-Covered: numba's default in-tree caches (``__pycache__`` beside the sources), which an
-editable install or a checkout uses. Not covered: a cache directory set by
-``NUMBA_CACHE_DIR``, or numba's per-user fallback for a read-only install; a fresh
-install rewrites every source, hence every stamp numba checks, anyway. A cache file that
-may not be deleted never fails the import: the next import tries again.
+Covered: the directories numba itself chose for the package's cached functions
+(``numba_cache_dirs``): ``__pycache__`` beside the sources (an editable install or a
+checkout), a directory under ``NUMBA_CACHE_DIR``, or numba's per-user fallback when the
+sources are read-only. Each directory records its own digest, so a read-only install
+clears its per-user caches once per change, not at every import. A cache file that may
+not be deleted never fails the import: the next import tries again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 # Every module with cached numba functions, and every module they inline from.
@@ -34,35 +37,57 @@ def sources_digest(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURCES) 
     return digest.hexdigest()
 
 
-def clear_stale_caches(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURCES) -> bool:
-    """Delete the numba caches beside ``sources`` if any source changed since they were
-    last checked (or if no check is on record). Returns whether they were stale. The new
-    digest is recorded only once every cache is gone.
+def numba_cache_dirs(package: str, sources: tuple[str, ...] = NUMBA_SOURCES) -> set[Path]:
+    """The directories numba caches the cached functions of ``package``'s ``sources`` in,
+    as its dispatchers record them (importing a module compiles and loads nothing)."""
+    dirs = set()
+    for name in sources:
+        module = importlib.import_module(f"{package}.{name.removesuffix('.py').replace('/', '.')}")
+        for value in vars(module).values():
+            path = getattr(getattr(value, "_cache", None), "_cache_path", None)  # a cached dispatcher's
+            if isinstance(path, str) and path:
+                dirs.add(Path(path))
+    return dirs
+
+
+def clear_stale_caches(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURCES,
+                       cache_dirs: Iterable[Path] = ()) -> bool:
+    """Delete the numba caches in ``cache_dirs`` and beside ``sources`` wherever the digest
+    of the sources differs from the one recorded in that directory (or none is). Returns
+    whether any directory was stale. A directory's digest is recorded only once every
+    cache in it is gone.
 
     Safe with several processes at once: numba treats a cache file that vanished under
-    it as a miss, and the stamp is replaced atomically.
+    it as a miss, and each record is replaced atomically.
     """
     digest = sources_digest(package_dir, sources)
-    stamp = package_dir / "__pycache__" / STAMP_NAME
+    beside = {(package_dir / name).parent / "__pycache__" for name in sources}
+    stale = False
+    for cache_dir in sorted(beside | {Path(path) for path in cache_dirs}):
+        stale |= _clear_if_stale(cache_dir, digest)
+    return stale
+
+
+def _clear_if_stale(cache_dir: Path, digest: str) -> bool:
+    stamp = cache_dir / STAMP_NAME
     try:
         if stamp.read_text() == digest:
             return False
     except OSError:
-        pass  # no stamp yet
+        pass  # no record yet
     cleared = True
-    for cache_dir in sorted({(package_dir / name).parent / "__pycache__" for name in sources}):
-        for path in cache_dir.glob("*.nb[ic]"):  # numba's index and data files
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:  # not ours to delete (an install shared read-only): never fail the import
-                cleared = False
+    for path in cache_dir.glob("*.nb[ic]"):  # numba's index and data files
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # not ours to delete (an install shared read-only): never fail the import
+            cleared = False
     if not cleared:
-        return True  # the stamp stays stale: the next import tries again
+        return True  # the record stays stale: the next import tries again
     try:
-        stamp.parent.mkdir(exist_ok=True)
+        cache_dir.mkdir(parents=True, exist_ok=True)
         partial = stamp.with_name(f"{STAMP_NAME}.{os.getpid()}")
         partial.write_text(digest)
         partial.replace(stamp)
     except OSError:
-        pass  # read-only install: numba caches elsewhere (module docstring)
+        pass  # read-only sources: numba caches elsewhere (numba_cache_dirs)
     return True

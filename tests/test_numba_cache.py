@@ -1,5 +1,6 @@
 """numba's caches are cleared when any numba source changes, not only the kernel's own file."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import dmft
-from dmft._numba_cache import NUMBA_SOURCES, STAMP_NAME, clear_stale_caches
+from dmft._numba_cache import NUMBA_SOURCES, STAMP_NAME, clear_stale_caches, numba_cache_dirs
 from dmft.solvers import kernels
 
 SOURCES = ("helpers.py", "inner/kernels.py")
@@ -50,11 +51,65 @@ def test_caches_are_deleted_when_a_helper_changes_and_kept_otherwise(tmp_path):
     assert not clear_stale_caches(root, SOURCES)
 
 
+def test_a_cache_directory_elsewhere_keeps_its_own_record(tmp_path):
+    # NUMBA_CACHE_DIR, or numba's per-user fallback for read-only sources: the record of the
+    # digest lives beside those caches, so a package directory that cannot be written to
+    # does not make every import clear them again.
+    root = fake_package(tmp_path / "package")
+    elsewhere = tmp_path / "cache" / "inner_0123"
+    elsewhere.mkdir(parents=True)
+    caches = [elsewhere / "kernels.f-10.py311.nbi", elsewhere / "kernels.f-10.py311.1.nbc"]
+    for path in caches:
+        path.write_bytes(b"compiled")
+    assert clear_stale_caches(root, SOURCES, cache_dirs=[elsewhere])
+    assert not any(path.exists() for path in caches) and (elsewhere / STAMP_NAME).exists()
+    for path in caches:
+        path.write_bytes(b"compiled")
+    (root / "__pycache__" / STAMP_NAME).unlink()  # as if the package's own record could not be written
+    clear_stale_caches(root, SOURCES, cache_dirs=[elsewhere])
+    assert all(path.exists() for path in caches)  # its own record still matches
+    (root / "helpers.py").write_text("# helpers.py, edited\n")
+    assert clear_stale_caches(root, SOURCES, cache_dirs=[elsewhere])
+    assert not any(path.exists() for path in caches)
+
+
+def test_a_numba_cache_dir_of_the_user_is_found_and_cleared(tmp_path):
+    # numba's dispatchers say where they cache: under NUMBA_CACHE_DIR when it is set. A
+    # stale record there makes the next import delete the caches in it.
+    code = """
+import sys
+from pathlib import Path
+import numpy as np
+import dmft
+from dmft._numba_cache import STAMP_NAME, numba_cache_dirs
+from dmft.solvers import kernels
+root = Path(sys.argv[1])
+dirs = numba_cache_dirs("dmft")
+assert dirs and all(root in path.parents for path in dirs), dirs
+if sys.argv[2] == "compile":
+    kernels.packed_row(np.zeros(10), 2)
+    found = [path for path in root.rglob("*.nbi") if path.parent in dirs]
+    assert found, list(root.rglob("*"))
+    for path in dirs:
+        (path / STAMP_NAME).write_text("0" * 64)  # as if written for other sources
+else:
+    assert not list(root.rglob("*.nb[ic]")), list(root.rglob("*.nb[ic]"))
+    assert all((path / STAMP_NAME).read_text() != "0" * 64 for path in dirs)
+print("ok")
+"""
+    environment = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for stage in ("compile", "check"):
+        result = subprocess.run([sys.executable, "-c", code, str(tmp_path), stage], capture_output=True, text=True,
+                                env=environment)
+        assert result.returncode == 0 and result.stdout.strip() == "ok", (stage, result.stderr[-2000:])
+
+
 def test_the_package_clears_the_directories_numba_caches_its_kernels_in():
     package = Path(dmft.__file__).parent
     kernels.cholesky_row(np.eye(3), np.zeros(kernels.packed_size(3)), kernels.diagonal_blocks(3), 1, 1e-7)
     cache_dirs = {(package / name).parent / "__pycache__" for name in NUMBA_SOURCES}
     assert any(path.parent in cache_dirs for path in package.rglob("kernels.cholesky_row-*.nbi"))
+    assert numba_cache_dirs("dmft") <= cache_dirs  # what the dispatchers say: beside the sources here
 
 
 def test_importing_the_package_compiles_and_loads_no_numba_function():
