@@ -57,9 +57,10 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_NSIGMA = 3.0
 # From this many independent runs on, the drifts' errors come from the spread of the runs'
-# own drifts, with nsigma widened to the Student-t quantile of n - 1 degrees of freedom.
-# With fewer, that quantile (3 sigma: 236 at 2 runs, 19 at 3, 9.2 at 4) left the check
-# next to toothless; they get the bound from per-entry errors instead, as a single result.
+# own drifts, with nsigma widened to the Student-t quantile of n - 1 degrees of freedom
+# (for 3 sigma: 9.2 at 4 runs, 6.6 at 5, 4.1 at 10). Below it that quantile (236 at 2
+# runs, 19 at 3) left the check next to toothless: fewer runs get the bound from per-entry
+# errors instead, as a single result does.
 MIN_RUNS_FOR_SPREAD = 4
 # The default window starts this many noise correlation times (and grid steps) after
 # lag 0: below it the coloured noise of persistent SGD bends the curve (the motion is
