@@ -44,6 +44,8 @@ def numba_cache_dirs(package: str, sources: tuple[str, ...] = NUMBA_SOURCES) -> 
     for name in sources:
         module = importlib.import_module(f"{package}.{name.removesuffix('.py').replace('/', '.')}")
         for value in vars(module).values():
+            if not str(getattr(getattr(value, "py_func", None), "__module__", "")).startswith(f"{package}."):
+                continue  # not a function of the package: its caches are not ours to clear
             path = getattr(getattr(value, "_cache", None), "_cache_path", None)  # a cached dispatcher's
             if isinstance(path, str) and path:
                 dirs.add(Path(path))

@@ -73,6 +73,18 @@ def test_a_cache_directory_elsewhere_keeps_its_own_record(tmp_path):
     assert not any(path.exists() for path in caches)
 
 
+def test_only_the_package_own_functions_name_its_cache_dirs(tmp_path, monkeypatch):
+    # A module of the package may import another package's cached functions (here dmft's):
+    # their caches are not the package's to clear.
+    package = tmp_path / "otherpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "kern.py").write_text("import numba\nfrom dmft.solvers.kernels import packed_row\n\n"
+                                     "@numba.njit(cache=True)\ndef own(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert numba_cache_dirs("otherpkg", ("kern.py",)) == {package / "__pycache__"}
+
+
 def test_a_numba_cache_dir_of_the_user_is_found_and_cleared(tmp_path):
     # numba's dispatchers say where they cache: under NUMBA_CACHE_DIR when it is set. A
     # stale record there makes the next import delete the caches in it.
