@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DmftError, ParameterError
+from .statistics import mean_and_stderr
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from matplotlib.axes import Axes
@@ -131,12 +132,11 @@ def default_lag_window(dt: float, final_time: float, correlation_time: float = 0
 # --------------------------------------------------------------------------------------
 
 
-def _mean_and_stderr(arrays: Sequence[np.ndarray], with_stderr: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _mean_of_runs(arrays: Sequence[np.ndarray], with_stderr: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """The mean of independent runs' arrays and, if asked, its standard error from their spread."""
-    stacked = np.asarray(arrays, dtype=float)
     if not with_stderr:
-        return stacked.mean(axis=0), None
-    return stacked.mean(axis=0), stacked.std(axis=0, ddof=1) / math.sqrt(len(stacked))
+        return np.mean(np.asarray(arrays, dtype=float), axis=0), None
+    return mean_and_stderr(arrays)
 
 
 def _stderr_or_none(array: Any) -> np.ndarray | None:
@@ -260,10 +260,10 @@ class TwoTimeFunctions:
 
     def mean_of(self, runs: Sequence[TwoTimeFunctions], with_stderr: bool = False) -> TwoTimeFunctions:
         """The mean of independent runs; ``with_stderr``: with per-entry errors from their spread."""
-        C, C_se = _mean_and_stderr([r.C for r in runs], with_stderr)
-        R, R_se = _mean_and_stderr([r.R for r in runs], with_stderr)
+        C, C_se = _mean_of_runs([r.C for r in runs], with_stderr)
+        R, R_se = _mean_of_runs([r.R for r in runs], with_stderr)
         full, full_se = (None, None) if self.full_self_overlap is None else \
-            _mean_and_stderr([r.full_self_overlap for r in runs], with_stderr)
+            _mean_of_runs([r.full_self_overlap for r in runs], with_stderr)
         return replace(self, C=C, R=R, C_stderr=C_se, R_stderr=R_se, full_self_overlap=full,
                        full_self_overlap_stderr=full_se)
 
@@ -412,11 +412,11 @@ class FixedReferenceFunctions:
 
     def mean_of(self, runs: Sequence[FixedReferenceFunctions], with_stderr: bool = False) -> FixedReferenceFunctions:
         """The mean of independent runs; ``with_stderr``: with per-entry errors from their spread."""
-        so, so_se = _mean_and_stderr([r.self_overlap for r in runs], with_stderr)
-        C, C_se = _mean_and_stderr([r.C for r in runs], with_stderr)
-        chi, chi_se = _mean_and_stderr([r.chi for r in runs], with_stderr)
+        so, so_se = _mean_of_runs([r.self_overlap for r in runs], with_stderr)
+        C, C_se = _mean_of_runs([r.C for r in runs], with_stderr)
+        chi, chi_se = _mean_of_runs([r.chi for r in runs], with_stderr)
         full, full_se = (None, None) if self.full_self_overlap is None else \
-            _mean_and_stderr([r.full_self_overlap for r in runs], with_stderr)
+            _mean_of_runs([r.full_self_overlap for r in runs], with_stderr)
         return replace(self, self_overlap=so, C=C, chi=chi, self_overlap_stderr=so_se, C_stderr=C_se,
                        chi_stderr=chi_se, full_self_overlap=full, full_self_overlap_stderr=full_se)
 
@@ -841,8 +841,7 @@ def _stationarity(source: FdtSource, plan: _Plan, tolerance: float, nsigma: floa
     if run_sources is not None and len(run_sources) >= MIN_RUNS_FOR_SPREAD:
         # Honest errors of the drifts: the spread of each run's drift.
         per_run = [_drift_vectors(r, plan) for r in run_sources]
-        sigmas = {name: float(np.std([p[name][0] for p in per_run], ddof=1)) / math.sqrt(len(per_run))
-                  for name in drifts}
+        sigmas = {name: float(mean_and_stderr([p[name][0] for p in per_run])[1]) for name in drifts}
         error_kind = "runs"
         # A standard error from n runs is itself uncertain: widen nsigma to the Student-t
         # quantile (n - 1 degrees of freedom) with the normal tail probability of nsigma.
@@ -1114,10 +1113,11 @@ def combine_runs(runs: Sequence[Result]) -> Result:
         raise ParameterError("runs", f"need >= 2 runs, got {len(runs)}")
     arrays, stderr = {}, {}
     for name in OBSERVABLES + KERNELS:
-        stack = np.stack([getattr(r, name) for r in runs])
-        arrays[name] = stack.mean(axis=0)
+        values = [getattr(r, name) for r in runs]
         if name in OBSERVABLES:
-            stderr[name] = stack.std(axis=0, ddof=1) / math.sqrt(len(runs))
+            arrays[name], stderr[name] = mean_and_stderr(values)
+        else:
+            arrays[name] = np.mean(np.asarray(values, dtype=float), axis=0)
     first = runs[0]
     gaps = getattr(first, "gaps", None)
     if gaps:  # the pooled population's gap distribution

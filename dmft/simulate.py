@@ -38,6 +38,7 @@ from .errors import DivergenceError, ParameterError
 from .io import FileFormatError, atomic_h5, attribute_value, format_version, older_layout, provenance
 from .losses import loss_terms_array
 from .problem import DIVERGENCE_BOUND, PROBLEM_KEYS, Problem
+from .statistics import mean_and_stderr
 
 if TYPE_CHECKING:
     from .gaps import GapSummary
@@ -436,10 +437,7 @@ def _combine(problem: Problem, options: SimulationOptions, runs: list[dict[str, 
         if runs[0][name] is None:
             arrays[name] = None
             continue
-        stack = np.stack([run[name] for run in runs])
-        arrays[name] = stack.mean(axis=0)
-        stderr[name] = (stack.std(axis=0, ddof=1) / math.sqrt(len(runs)) if len(runs) > 1
-                        else np.full_like(arrays[name], np.nan))
+        arrays[name], stderr[name] = mean_and_stderr([run[name] for run in runs])
     gaps = {t: np.concatenate([run["gaps"][t] for run in runs]) for t in runs[0]["gaps"]}
     diagnostics = {"wall_time": wall_time, "samples": runs[0]["samples"]}
     return SimulationResult(

@@ -1,0 +1,18 @@
+"""The mean of independent runs and its standard error from their spread."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def mean_and_stderr(runs: Sequence[np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over independent runs (axis 0) and its standard error, std(ddof=1) / sqrt(n):
+    NaN with a single run."""
+    stack = np.asarray(runs, dtype=float)
+    mean = stack.mean(axis=0)
+    if len(stack) < 2:
+        return mean, np.full_like(mean, np.nan)
+    return mean, stack.std(axis=0, ddof=1) / math.sqrt(len(stack))
