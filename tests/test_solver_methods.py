@@ -372,15 +372,16 @@ def test_mean_and_standard_error_over_subpopulations_match_the_runs(subpopulatio
             np.testing.assert_allclose(result.stderr[name], expected, rtol=1e-9, atol=1e-15, err_msg=name)
 
 
-@pytest.mark.parametrize("n_chunks, k", [(1, 0), (3, 0), (40, 700), (157, 1500)])
-def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_chunks, k):
-    # kernels.chunk_means (threaded over blocks of 512 columns) against chunk after chunk
-    # in numpy, then divided by the samples and scaled by alpha Delta: the same bits.
-    acc = np.random.default_rng(k).standard_normal((n_chunks, 1501))
-    out = np.full(1501, np.nan)
+@pytest.mark.parametrize("n_rows, n_chunks, k", [(1, 1, 0), (2, 3, 0), (2, 40, 700), (3, 157, 1500)])
+def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_rows, n_chunks, k):
+    # kernels.chunk_means (threaded over rows and blocks of 512 columns) against chunk after
+    # chunk in numpy, then divided by the samples and scaled by alpha Delta: the same bits.
+    acc = np.random.default_rng(k).standard_normal((n_rows, n_chunks, 1501))
+    out = np.full((n_rows, 1501), np.nan)
     kernels.chunk_means(acc, k, 10_000, 0.7, out)
-    total = np.zeros(k + 1)
-    for chunk in acc[:, : k + 1]:
-        total += chunk
-    np.testing.assert_array_equal(out[: k + 1], 0.7 * (total / 10_000))
-    assert np.all(np.isnan(out[k + 1 :]))
+    for row, sums in zip(out, acc):
+        total = np.zeros(k + 1)
+        for chunk in sums[:, : k + 1]:
+            total += chunk
+        np.testing.assert_array_equal(row[: k + 1], 0.7 * (total / 10_000))
+    assert np.all(np.isnan(out[:, k + 1 :]))

@@ -559,25 +559,27 @@ def draw_step(k, key, replica, switching, zeta_step, zeta, probes, selection):
 
 @numba.njit(parallel=True, cache=True)
 def chunk_means(acc, k, total, scale, out):
-    """out[j] = scale * (sum over chunks of acc[chunk, j]) / total for j <= k: a kernel row
-    from its per-chunk sums.
+    """out[r, j] = scale * (sum over chunks of acc[r, chunk, j]) / total for j <= k: the
+    kernel rows r (Gamma_C, K, ...) from their per-chunk sums, in one call.
 
-    The chunks are added in their order, as numpy's ``acc.sum(axis=0)`` does (no fast-math:
-    the same bits), over blocks of columns in parallel. numpy's sum, division and scaling
-    made three temporaries per row: 0.17 ms per step at N = 4000.
+    The chunks are added in their order, as numpy's ``acc[r].sum(axis=0)`` does (no
+    fast-math: the same bits), over blocks of columns of every row in parallel. numpy's
+    sum, division and scaling made three temporaries per row: 0.17 ms per step at N = 4000;
+    a call per row, one more start of the threads per step.
     """
-    n_chunks = acc.shape[0]
+    n_rows, n_chunks = acc.shape[0], acc.shape[1]
     n_blocks = (k + COLUMN_BLOCK) // COLUMN_BLOCK
-    for block in prange(n_blocks):
+    for item in prange(n_rows * n_blocks):
+        r, block = item // n_blocks, item % n_blocks
         first = block * COLUMN_BLOCK
         last = min(first + COLUMN_BLOCK, k + 1)
         for j in range(first, last):
-            out[j] = acc[0, j]
+            out[r, j] = acc[r, 0, j]
         for ch in range(1, n_chunks):
             for j in range(first, last):
-                out[j] += acc[ch, j]
+                out[r, j] += acc[r, ch, j]
         for j in range(first, last):
-            out[j] = scale * (out[j] / total)
+            out[r, j] = scale * (out[r, j] / total)
 
 
 # The same kernels compiled without threads: for small populations the cost of waking the

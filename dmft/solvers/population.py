@@ -31,6 +31,8 @@ PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
 # Type of the streaming sums over the stored paths with probe responses (kernels' module
 # docstring); exact responses sum in float64.
 SUM_TYPES = {"double": np.float64, "single": np.float32, "compact": np.float32}
+# Rows of Population.acc_rows and Population.kernel_rows.
+GAMMA, RESPONSE, GAMMA_MINUS = range(3)
 
 
 def draw_scheme(precision: str) -> str:
@@ -59,6 +61,9 @@ class Population:
     """N_s effective samples of one problem, seeded by a ``numpy.random.SeedSequence``."""
 
     replicas = 1
+    # Kernel rows summed per chunk: Gamma_C and K (GAMMA, RESPONSE), and with two replicas
+    # Gamma_C - Gamma_ab (GAMMA_MINUS).
+    n_kernel_rows = 2
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
                  response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
@@ -113,14 +118,16 @@ class Population:
             self.tangents = np.zeros((n_chunks, steps, steps, width))
         self.h = np.zeros(n)
         self.chunk_sizes = np.diff(self.chunk_starts).astype(float)
-        self.acc_gamma = np.zeros((n_chunks, steps))
-        self.acc_response = np.zeros((n_chunks, steps))
+        # Per-chunk sums of the kernel rows, stacked so that one call turns them all into
+        # means (kernels.chunk_means); the kernels fill them through the views.
+        self.acc_rows = np.zeros((self.n_kernel_rows, n_chunks, steps))
+        self.acc_gamma, self.acc_response = self.acc_rows[GAMMA], self.acc_rows[RESPONSE]
         self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
         self.sums = np.zeros((n_chunks, kernels.N_SUMS + self.replicas * self.probes.shape[1], width),
                              dtype=self.sum_dtype)
         self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH, width))
         # The kernel rows of the last step (KernelRow's arrays are views of these).
-        self.gamma_row, self.response_row = np.zeros(steps), np.zeros(steps)
+        self.kernel_rows = np.zeros((self.n_kernel_rows, steps))
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
@@ -186,20 +193,20 @@ class Population:
         return (tuple(np.multiply(row, self.zeta_unit, dtype=self.sum_dtype) for row in L_rows),
                 R_row.astype(self.sum_dtype, copy=False))
 
-    def _kernel_row(self, k: int, gamma_minus: np.ndarray | None = None, with_errors: bool = False) -> KernelRow:
+    def _kernel_row(self, k: int, with_errors: bool = False) -> KernelRow:
         """Row k of the kernels from the per-chunk sums. Without errors its arrays are views
         of buffers that the next step overwrites."""
         scale = self.kernel_scale
-        if with_errors:
+        kernels.chunk_means(self.acc_rows, k, self.samples, scale, self.kernel_rows)
+        rows = self.kernel_rows[:, : k + 1]
+        gamma, response = rows[GAMMA], rows[RESPONSE]
+        gamma_minus = rows[GAMMA_MINUS] if self.replicas == 2 else None
+        gamma_se = response_se = None
+        if with_errors:  # the fixed-point loop's rows: means and errors from numpy, as before
             gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
             response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
             gamma, gamma_se, response, response_se = (scale * gamma, scale * gamma_se, scale * response,
                                                       scale * response_se)
-        else:
-            gamma, response = self.gamma_row[: k + 1], self.response_row[: k + 1]
-            kernels.chunk_means(self.acc_gamma, k, self.samples, scale, gamma)
-            kernels.chunk_means(self.acc_response, k, self.samples, scale, response)
-            gamma_se = response_se = None
         obs = self.acc_obs.sum(axis=0) / self.samples
         return KernelRow(
             gamma_minus=gamma_minus,
@@ -223,6 +230,7 @@ class TwoReplicaPopulation(Population):
     and Langevin noise (THEORY.md section 7). Random-probe responses only."""
 
     replicas = 2
+    n_kernel_rows = 3
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
                  response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
@@ -236,8 +244,7 @@ class TwoReplicaPopulation(Population):
         self.tangents_b = np.zeros_like(self.tangents)
         self.selection_b = np.zeros(n)
         self.h_b = np.zeros(n)
-        self.acc_gamma_minus = np.zeros_like(self.acc_gamma)
-        self.gamma_minus_row = np.zeros_like(self.gamma_row)
+        self.acc_gamma_minus = self.acc_rows[GAMMA_MINUS]
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
@@ -261,9 +268,7 @@ class TwoReplicaPopulation(Population):
             self.acc_gamma, self.acc_gamma_minus, self.acc_response, self.acc_obs, self.h, self.h_b, self.sums,
             self.scratch,
         )
-        gamma_minus = self.gamma_minus_row[: k + 1]
-        kernels.chunk_means(self.acc_gamma_minus, k, self.samples, self.kernel_scale, gamma_minus)
-        return self._kernel_row(k, gamma_minus, with_errors)
+        return self._kernel_row(k, with_errors)
 
 
 def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
