@@ -27,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-from dmft.options import PRECISIONS
+from dmft.options import DEFAULT_PRECISION, PRECISIONS
 
 CASE = r"""
 import cProfile, json, pstats, resource, sys, time
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--breakdown", type=int, metavar="N", help="time per kernel in one march of N steps")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many solves (N <= 1000 for --targets)")
     parser.add_argument("--bandwidth", action="store_true", help="streaming read bandwidth on 1 and all threads")
-    parser.add_argument("--precision", default="single", choices=PRECISIONS,
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
                         help="path storage of the solves")
     parser.add_argument("--memory-window", type=float, default=0.0,
                         help="--targets: also W2 with this memory window (time units), and its error; "

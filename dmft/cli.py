@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 
 from .errors import DmftError, ParameterError
-from .options import PRECISIONS
+from .options import DEFAULT_PRECISION, PRECISIONS
 from .problem import PROBLEM_KEYS, Problem
 
 # Problem options shared by `solve`, `simulate` and grids. Defaults live in the dataclasses:
@@ -151,7 +151,7 @@ def main() -> None:
               help="Keep each subpopulation's C, R, m, A for jackknife errors (e.g. of T_eff) [keep].")
 @click.option("--gap-steps", type=str, help="Comma-separated steps at which to keep the gap distribution [final].")
 @click.option("--precision", type=click.Choice(list(PRECISIONS)),
-              help="Path storage: float32, float64, or 16-bit block floating point [single].")
+              help=f"Path storage: 16-bit block floating point, float32 or float64 [{DEFAULT_PRECISION}].")
 @click.option("--memory-window", type=float,
               help="Approximation for long stationary runs: R and K vanish beyond this time lag [0: none].")
 @click.option("--config", type=click.Path(dir_okay=False), help="TOML file with the same keys (underscores).")

@@ -174,7 +174,7 @@ def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
 
 
 @pytest.mark.parametrize("precision, steps, samples", [("single", 40, 4000), ("compact", 40, 4000),
-                                                      ("single", 400, 1000)])
+                                                      ("single", 400, 1000), ("compact", 400, 1000)])
 def test_reduced_precision_paths_reproduce_double_within_monte_carlo_error(precision, steps, samples):
     # Same draws, paths stored in float32 or 16-bit block floating point (innovations on the
     # int8 lattice in both) and summed over in float32, vs float64 throughout: rounding

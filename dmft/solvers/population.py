@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from ..losses import loss_terms_array
+from ..options import DEFAULT_PRECISION
 from ..problem import Problem
 from . import kernels, streams
 
@@ -66,7 +67,7 @@ class Population:
     n_kernel_rows = 2
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
-                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION):
         self.problem = problem
         self.samples = samples
         self.response = response
@@ -130,7 +131,7 @@ class Population:
         self.kernel_rows = np.zeros((self.n_kernel_rows, steps))
 
     @staticmethod
-    def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
+    def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = DEFAULT_PRECISION) -> int:
         """Bytes of the sample-path arrays for a run of ``steps`` steps (chunk padding aside)."""
         width = np.dtype(PATH_TYPES[precision]).itemsize
         zeta_width = 8 if precision == "double" else 1
@@ -233,7 +234,7 @@ class TwoReplicaPopulation(Population):
     n_kernel_rows = 3
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
-                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = "single"):
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION):
         super().__init__(problem, samples, seed, "probe", probes, chunk_size, precision)
         n = samples
         self.zeta_minus = np.zeros_like(self.zeta)
@@ -247,7 +248,7 @@ class TwoReplicaPopulation(Population):
         self.acc_gamma_minus = self.acc_rows[GAMMA_MINUS]
 
     @staticmethod
-    def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = "single") -> int:
+    def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = DEFAULT_PRECISION) -> int:
         return 2 * Population.memory_bytes(samples, steps, "probe", probes, precision)
 
     def draw(self, k: int) -> None:
@@ -272,7 +273,7 @@ class TwoReplicaPopulation(Population):
 
 
 def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
-                    probes: int = 1, chunk_size: int = 64, replicas: int = 1, precision: str = "single"
+                    probes: int = 1, chunk_size: int = 64, replicas: int = 1, precision: str = DEFAULT_PRECISION
                     ) -> Population:
     """A one- or two-replica population."""
     kind = TwoReplicaPopulation if replicas == 2 else Population
