@@ -373,15 +373,28 @@ def test_mean_and_standard_error_over_subpopulations_match_the_runs(subpopulatio
 
 
 @pytest.mark.parametrize("n_rows, n_chunks, k", [(1, 1, 0), (2, 3, 0), (2, 40, 700), (3, 157, 1500)])
-def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_rows, n_chunks, k):
+@pytest.mark.parametrize("with_errors", [False, True])
+def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_rows, n_chunks, k, with_errors):
     # kernels.chunk_means (threaded over rows and blocks of 512 columns) against chunk after
     # chunk in numpy, then divided by the samples and scaled by alpha Delta: the same bits.
+    # Its batch-means standard errors against numpy's, from chunk sums weighted by the
+    # chunks' sizes (the last chunk smaller): the same bits too.
     acc = np.random.default_rng(k).standard_normal((n_rows, n_chunks, 1501))
+    sizes = np.full(n_chunks, 64.0)
+    sizes[-1] = 10_000 - 64 * (n_chunks - 1)
     out = np.full((n_rows, 1501), np.nan)
-    kernels.chunk_means(acc, k, 10_000, 0.7, out)
-    for row, sums in zip(out, acc):
+    stderr = np.full((n_rows if with_errors else 0, 1501), np.nan)
+    kernels.chunk_means(acc, k, sizes, 0.7, out, stderr)
+    for r, sums in enumerate(acc[:, :, : k + 1]):
         total = np.zeros(k + 1)
-        for chunk in sums[:, : k + 1]:
+        for chunk in sums:
             total += chunk
-        np.testing.assert_array_equal(row[: k + 1], 0.7 * (total / 10_000))
-    assert np.all(np.isnan(out[:, k + 1 :]))
+        mean = total / 10_000
+        np.testing.assert_array_equal(out[r, : k + 1], 0.7 * mean)
+        if with_errors and n_chunks == 1:
+            assert np.all(np.isnan(stderr[r, : k + 1]))  # no spread to estimate from
+        elif with_errors:
+            deviations = sums - sizes[:, None] * mean[None, :]
+            variance = (deviations**2).sum(axis=0) * n_chunks / ((n_chunks - 1) * 10_000.0**2)
+            np.testing.assert_array_equal(stderr[r, : k + 1], 0.7 * np.sqrt(variance))
+    assert np.all(np.isnan(out[:, k + 1 :])) and np.all(np.isnan(stderr[:, k + 1 :]))

@@ -127,8 +127,10 @@ class Population:
         self.sums = np.zeros((n_chunks, kernels.N_SUMS + self.replicas * self.probes.shape[1], width),
                              dtype=self.sum_dtype)
         self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH, width))
-        # The kernel rows of the last step (KernelRow's arrays are views of these).
+        # The kernel rows of the last step and their standard errors (KernelRow's arrays are
+        # views of these; the errors only when asked for, by the fixed-point loop).
         self.kernel_rows = np.zeros((self.n_kernel_rows, steps))
+        self.kernel_stderrs = np.zeros((self.n_kernel_rows, steps))
         # The probe kernel's groups of chunks, serial and threaded, with numba's thread count
         # read once: read at every step, after the kernel's passes had evicted the
         # interpreter's data from the caches, it took 20 us (0.08 s of a march of 4000 steps).
@@ -199,19 +201,14 @@ class Population:
                 R_row.astype(self.sum_dtype, copy=False))
 
     def _kernel_row(self, k: int, with_errors: bool = False) -> KernelRow:
-        """Row k of the kernels from the per-chunk sums. Without errors its arrays are views
-        of buffers that the next step overwrites."""
-        scale = self.kernel_scale
-        kernels.chunk_means(self.acc_rows, k, self.samples, scale, self.kernel_rows)
-        rows = self.kernel_rows[:, : k + 1]
+        """Row k of the kernels from the per-chunk sums. Its arrays are views of buffers that
+        the next step overwrites."""
+        stderrs = self.kernel_stderrs if with_errors else self.kernel_stderrs[:0]  # no rows: none
+        kernels.chunk_means(self.acc_rows, k, self.chunk_sizes, self.kernel_scale, self.kernel_rows, stderrs)
+        rows, errors = self.kernel_rows[:, : k + 1], stderrs[:, : k + 1]
         gamma, response = rows[GAMMA], rows[RESPONSE]
         gamma_minus = rows[GAMMA_MINUS] if self.replicas == 2 else None
-        gamma_se = response_se = None
-        if with_errors:  # the fixed-point loop's rows: means and errors from numpy, as before
-            gamma, gamma_se = _mean_and_stderr(self.acc_gamma[:, : k + 1], self.chunk_sizes)
-            response, response_se = _mean_and_stderr(self.acc_response[:, : k + 1], self.chunk_sizes)
-            gamma, gamma_se, response, response_se = (scale * gamma, scale * gamma_se, scale * response,
-                                                      scale * response_se)
+        gamma_se, response_se = (errors[GAMMA], errors[RESPONSE]) if with_errors else (None, None)
         obs = self.acc_obs.sum(axis=0) / self.samples
         return KernelRow(
             gamma_minus=gamma_minus,
@@ -282,15 +279,3 @@ def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence
     """A one- or two-replica population."""
     kind = TwoReplicaPopulation if replicas == 2 else Population
     return kind(problem, samples, seed, response, probes, chunk_size, precision)
-
-
-def _mean_and_stderr(chunk_sums: np.ndarray, chunk_sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Population mean from per-chunk sums, and its batch-means standard error."""
-    total = chunk_sizes.sum()
-    mean = chunk_sums.sum(axis=0) / total
-    n_chunks = chunk_sizes.shape[0]
-    if n_chunks < 2:
-        return mean, np.full_like(mean, np.nan)
-    deviations = chunk_sums - chunk_sizes[:, None] * mean[None, :]
-    variance = (deviations**2).sum(axis=0) * n_chunks / ((n_chunks - 1) * total**2)
-    return mean, np.sqrt(variance)
