@@ -378,7 +378,7 @@ def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_rows, n_chunks, k
     # kernels.chunk_means (threaded over rows and blocks of 512 columns) against chunk after
     # chunk in numpy, then divided by the samples and scaled by alpha Delta: the same bits.
     # Its batch-means standard errors against numpy's, from chunk sums weighted by the
-    # chunks' sizes (the last chunk smaller): the same bits too.
+    # chunks' sizes (the last chunk of another size): the same bits too.
     acc = np.random.default_rng(k).standard_normal((n_rows, n_chunks, 1501))
     sizes = np.full(n_chunks, 64.0)
     sizes[-1] = 10_000 - 64 * (n_chunks - 1)

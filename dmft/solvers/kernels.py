@@ -567,10 +567,11 @@ def chunk_means(acc, k, sizes, scale, out, stderr):
     sqrt(n / (n - 1) * sum over chunks of (acc - size * mean)^2) / total over n chunks (NaN
     for one chunk), the chunk sums weighted by their sizes.
 
-    The chunks are added in their order, as numpy's ``acc[r].sum(axis=0)`` does, with the
-    same operations as numpy's mean and standard error (no fast-math: the same bits), over
-    blocks of columns of every row in parallel. numpy's sum, division and scaling made three
-    temporaries per row: 0.17 ms per step at N = 4000; its standard errors, six.
+    The chunks are added one after another in their order, with the operations of numpy's
+    mean and standard error (no fast-math: the same bits whatever the threads), over blocks
+    of columns of every row in parallel. (numpy's ``sum(axis=0)`` adds them so too, except
+    over a single column, which it adds pairwise.) numpy's sum, division and scaling made
+    three temporaries per row: 0.17 ms per step at N = 4000; its standard errors, six.
     """
     n_rows, n_chunks = acc.shape[0], acc.shape[1]
     total = 0.0
