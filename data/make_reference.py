@@ -80,7 +80,7 @@ def main() -> int:
         problem = dmft.Problem.from_flat(**options)
         big = simulate(problem, SimulationOptions(dimension=DIMENSION, seeds=SEEDS, seed=1000 + index,
                                                   gap_times=(), replicas=replicas))
-        big.save(OUT / f"{name}.h5", overwrite=True)
+        dmft.save(big, OUT / f"{name}.h5", overwrite=True)
         small = simulate(problem, SimulationOptions(dimension=SMALL_DIMENSION, seeds=SMALL_SEEDS,
                                                     seed=2000 + index, gap_times=()))
         theory = dmft.solve(problem, dmft.SolverOptions(samples=REFERENCE_SAMPLES,

@@ -161,6 +161,7 @@ def main() -> None:
 @one_line_errors
 def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
     """Solve the DMFT and write the solution to an HDF5 file."""
+    from .io import save
     from .options import SOLVER_KEYS, SolverOptions
     from .solvers import solve as solve_problem
 
@@ -176,7 +177,7 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
         result = solve_problem(problem, options, progress=progress)
     finally:
         progress.close()
-    result.save(output, overwrite=overwrite)
+    save(result, output, overwrite=overwrite)
     click.echo(result.summary())
     click.echo(f"wrote {output}")
 
@@ -213,6 +214,7 @@ def _simulation_config(path: str | None) -> dict[str, Any]:
 @one_line_errors
 def simulate(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
     """Simulate the algorithm at finite dimension d and write means and errors to an HDF5 file."""
+    from .io import save
     from .simulate import SIMULATION_KEYS, SimulationOptions
     from .simulate import simulate as run_simulation
 
@@ -226,7 +228,7 @@ def simulate(config: str | None, output: str, overwrite: bool, quiet: bool, **gi
         result = run_simulation(problem, options, progress=progress)
     finally:
         progress.close()
-    result.save(output, overwrite=overwrite)
+    save(result, output, overwrite=overwrite)
     click.echo(result.summary())
     click.echo(f"wrote {output}")
 
@@ -322,17 +324,60 @@ def grid(config: str, output: str, workers: int | None, scheduler: str | None, o
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Directory for the PNGs [beside FILE].")
 @click.option("--x", "x", help="Grid files: the grid axis on the horizontal axis.")
 @click.option("--y", "y", help="Grid files: the final observable (train_loss, train_error, test_error, m, "
-                               "self_overlap, T_eff, wall_time).")
+                               "self_overlap, T_eff, wall_time); with --z, the grid axis on the vertical axis.")
 @click.option("--hue", help="Grid files: one curve per value of this grid axis.")
 @click.option("--point", type=int, help="Grid files: the time-resolved figures of this point.")
+@click.option("--z", "z", help="Grid files: a phase diagram of this observable over the axes --x and --y "
+                               "(heat map with contour lines, and its standard error).")
+@click.option("--time", "at_time", type=float, help="With --z: the observable at this time instead of the final one.")
 @one_line_errors
 def plot(file: str, output_dir: str | None, x: str | None, y: str | None, hue: str | None,
-         point: int | None) -> None:
-    """Write the standard figures of a `dmft solve`, `dmft simulate` or `dmft grid` FILE as PNG."""
-    from .plots import plot_file
+         point: int | None, z: str | None, at_time: float | None) -> None:
+    """Write the standard figures of a `dmft solve`, `dmft simulate` or `dmft grid` FILE as PNG.
 
-    for path in plot_file(file, output_dir=output_dir, x=x, y=y, hue=hue, point=point):
+    With --z, a grid's phase diagram: `dmft plot grid.h5 --x alpha --y batch_fraction --z test_error`.
+    """
+    if z is not None or at_time is not None:
+        if z is None:
+            raise ParameterError("time", "applies to a phase diagram: give --z too")
+        if hue is not None or point is not None:
+            raise ParameterError("hue" if hue is not None else "point", "does not apply to a phase diagram (--z)")
+        from .plots.phase import phase_file
+
+        paths = phase_file(file, x, y, z, at_time, output_dir=output_dir)
+    else:
+        from .plots import plot_file
+
+        paths = plot_file(file, output_dir=output_dir, x=x, y=y, hue=hue, point=point)
+    for path in paths:
         click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="File to write.")
+@click.option("--format", "file_format", type=click.Choice(["netcdf", "csv"]),
+              help="NetCDF: every array, over labelled dimensions, with the parameters as attributes; "
+                   "CSV: one table [from the --output suffix: .csv for CSV, else NetCDF].")
+@click.option("--time-series", is_flag=True,
+              help="CSV of a grid: one row per point and time step (the per-step observables) "
+                   "instead of one row per point.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@one_line_errors
+def export(file: str, output: str, file_format: str | None, time_series: bool, overwrite: bool) -> None:
+    """Write a `dmft solve`, `dmft simulate` or `dmft grid` FILE as NetCDF or CSV, for pandas, R or plotting tools.
+
+    The arrays are those of dmft.open_dataset: a grid over one dimension per grid axis
+    (pending and failed points NaN, so a grid still running can be exported), a solve or
+    simulate file over time and time2. CSV holds a grid's points (or, with --time-series,
+    its per-step observables) or a solve/simulate file's one-time observables.
+    """
+    from .labelled import export as export_file
+
+    if file_format is None:
+        file_format = "csv" if output.lower().endswith(".csv") else "netcdf"
+    export_file(file, output, file_format, time_series=time_series, overwrite=overwrite)
+    click.echo(f"wrote {output}")
 
 
 # ----------------------------------------------------------------------------- teff (fluctuation-dissipation)
@@ -367,10 +412,11 @@ def teff(file: str, final_times: tuple[float, ...], lag_window: tuple[float, flo
     Delta C = C(t, t) - C(t, t') over a window of time lags, in a regime that must be
     stationary: a FILE whose window drifts is refused, saying why. Reads `dmft solve`
     and `dmft simulate` files. The error bar from one stored file is an upper bound
-    (the correlations between entries are not stored); `dmft.fdt.teff_with_errors`
+    (the correlations between entries are not stored); `dmft.workflows.teff_with_errors`
     gives a jackknife error over independent runs.
     """
     from . import fdt
+    from .plots.fdt import plot_fdt_estimate
 
     if not (0 < tolerance < 1):
         raise ParameterError("tolerance", f"must lie in (0, 1), got {tolerance}")
@@ -378,7 +424,7 @@ def teff(file: str, final_times: tuple[float, ...], lag_window: tuple[float, flo
     estimates = [fdt.estimate_from_file(file, t, lag_window, through_origin=through_origin, average_over=average_over,
                                         connected=connected, tolerance=tolerance) for t in times]
     if plot_path is not None:
-        fdt.plot_fdt(estimates, plot_path)
+        plot_fdt_estimate(estimates, plot_path)
     if write:
         fdt.write_fdt(file, estimates, overwrite=overwrite)
     if as_json:

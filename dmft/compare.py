@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from .errors import DmftError
+from .gaps import compare_gaps, groups_of
+from .io import load, load_simulation
 from .problem import Problem
-from .result import Result
-from .simulate import SimulationResult
+from .result import Result, SimulationResult
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -237,11 +238,9 @@ def matching_gap_times(theory: Result, simulation: SimulationResult) -> list[tup
 def _compare_gap_distributions(theory: Result, simulation: SimulationResult
                                ) -> tuple[list[ObservableComparison], list[str]]:
     """One row per common gap time: the studentised CDF distance of ``gaps.compare_gaps``."""
-    from .gaps import compare_gaps
-
     rows, notes = [], []
     for step, t in matching_gap_times(theory, simulation):
-        dmft_groups, sim_groups = theory.gap_groups(step), simulation.gap_groups(t)
+        dmft_groups, sim_groups = groups_of(theory, step), groups_of(simulation, t)
         if min(len(dmft_groups), len(sim_groups)) < 2:
             notes.append(f"gaps at t = {t:g}: one subpopulation or one seed, no error bar to compare with")
             continue
@@ -254,9 +253,6 @@ def _compare_gap_distributions(theory: Result, simulation: SimulationResult
 def compare_files(dmft_path: str | os.PathLike, simulation_path: str | os.PathLike,
                   allowance: float | Mapping[str, float] = 0.0) -> tuple[Comparison, Result, SimulationResult]:
     """Load a ``dmft solve`` file and a ``dmft simulate`` file and compare them."""
-    from .io import load
-    from .simulate import load_simulation
-
     theory = load(dmft_path)
     simulation = load_simulation(simulation_path)
     return compare(theory, simulation, allowance), theory, simulation

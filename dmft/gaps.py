@@ -6,7 +6,9 @@ training error vanishes and the lower edge of the gap distribution (its smallest
 the fraction below the margin) measures how far the solution sits from the samples.
 
 ``summarize`` reduces one set of gaps to quantiles, the fractions below 0 and kappa, the
-smallest gap and a histogram (written beside the gaps in the HDF5 files).
+smallest gap and a histogram (written beside the gaps in the HDF5 files); ``summary_of``
+and ``groups_of`` do it for the gaps a result kept. This module works on arrays and
+imports nothing else of dmft, so the results and the files can use it.
 ``compare_gaps`` is the two-sample test between the DMFT population and simulations: the
 empirical CDFs are evaluated on a grid of gap values, each with a standard error taken
 from independent groups (DMFT subpopulations, simulation seeds), and the statistic is
@@ -72,6 +74,16 @@ def summarize(values: np.ndarray, time: float, margin: float, bins: int = HISTOG
                       quantiles=np.quantile(values, levels), fraction_nonpositive=float(np.mean(values <= 0.0)),
                       fraction_below_margin=float(np.mean(values < margin)), smallest=float(values.min()),
                       histogram_edges=edges, histogram_density=density)
+
+
+def summary_of(result: Any, key: float) -> GapSummary:
+    """``summarize`` of the gaps a Result (``key``: a step) or SimulationResult (``key``: a time) kept."""
+    return summarize(result.gaps[key], result.gap_time(key), result.problem.loss.margin)
+
+
+def groups_of(result: Any, key: float) -> list[np.ndarray]:
+    """The gaps a result kept at ``key``, cut into the independent subpopulations or seeds they came from."""
+    return split(result.gaps[key], result.gap_group_sizes())
 
 
 def split(values: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:

@@ -117,7 +117,14 @@ def _default_of(component: str | None, name: str) -> Any:
 
 def _coerce(key: str, value: Any, component: str | None, name: str) -> Any:
     """Convert a value to the type of the field's default, naming the key if it cannot."""
-    default = _default_of(component, name)
+    return coerce_like(key, value, _default_of(component, name))
+
+
+def coerce_like(key: str, value: Any, default: Any) -> Any:
+    """``value`` converted to the type of ``default`` (bool, str, int or float), naming ``key`` if it cannot.
+
+    Config files and HDF5 attributes give numpy scalars and floats such as 3.0 for integers.
+    """
     if isinstance(default, bool):
         if isinstance(value, (bool, np.bool_)):
             return bool(value)

@@ -1,18 +1,20 @@
-"""The result of ``dmft.solve``: arrays indexed by step k = 0..N, errors, diagnostics."""
+"""The results of ``dmft.solve`` and ``dmft.simulate``: arrays indexed by step k = 0..N, errors, diagnostics.
+
+Data only: writing and reading them is ``dmft.io``'s (``dmft.save``, ``dmft.load``),
+analysing them ``dmft.fdt``'s, ``dmft.gaps``' and ``dmft.compare``'s.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .problem import Problem
+from .gaps import summarize
 from .options import SolverOptions
-
-if TYPE_CHECKING:
-    from .gaps import GapSummary
+from .problem import Problem
+from .simulation_options import SimulationOptions
 
 # Observables carrying a Monte Carlo standard error (from independent subpopulations).
 OBSERVABLES = ("m", "C", "R", "A", "train_loss", "train_error", "test_error")
@@ -53,23 +55,13 @@ class Result:
         """C[k, k] = |w_k|^2 / d."""
         return np.diagonal(self.C).copy()
 
-    def gap_summary(self, step: int) -> "GapSummary":
-        """Quantiles, fractions below 0 and the margin, smallest gap at step ``step``."""
-        from .gaps import summarize
+    def gap_time(self, step: int) -> float:
+        """The time of the gaps stored under ``step`` (``gaps`` is keyed by step)."""
+        return float(self.time[step])
 
-        return summarize(self.gaps[step], float(self.time[step]), self.problem.loss.margin)
-
-    def gap_groups(self, step: int) -> list[np.ndarray]:
-        """The gaps at ``step`` cut into the independent subpopulations they came from."""
-        from .gaps import split
-
-        return split(self.gaps[step], self.options.subpopulation_sizes())
-
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
-        """Write the HDF5 file described in the README (atomically)."""
-        from .io import save_result
-
-        save_result(self, path, overwrite=overwrite)
+    def gap_group_sizes(self) -> list[int]:
+        """Sizes of the independent subpopulations whose gaps ``gaps`` pools, in order."""
+        return self.options.subpopulation_sizes()
 
     def summary(self) -> str:
         """A few lines on the final state, for the command line."""
@@ -88,7 +80,7 @@ class Result:
             suffix = f" +- {error:.2g}" if error is not None and np.isfinite(error) else ""
             lines.append(f"  {name:<12}{value:.5g}{suffix}")
         for step in self.gaps:
-            lines.append("  " + self.gap_summary(step).line())
+            lines.append("  " + summarize(self.gaps[step], self.gap_time(step), self.problem.loss.margin).line())
         edge, edge_error, tail = (self.diagnostics.get(key, np.nan) for key in
                                   ("memory_edge", "memory_edge_stderr", "memory_tail"))
         if self.options.memory_window > 0 and not np.isnan(edge):
@@ -103,3 +95,79 @@ class Result:
             lines.append(f"  converged   {self.diagnostics.get('converged')} after "
                          f"{self.diagnostics.get('iterations')} iterations")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Means over seeds of the finite-d observables, indexed by step k = 0..N.
+
+    C[k, a] = w_k.w_j/d for j the a-th entry of ``C_steps`` (NaN for k < j: those
+    would need w_k stored until step j). R[k, a] and chi[k, a] likewise for
+    ``R_steps`` and ``chi_steps`` (exactly 0 for k <= j). ``*_times`` are the same
+    references as times t = k dt. ``gaps[t]`` pools y phi(h) of the training sets of all
+    seeds at time t. ``stderr[name]`` is std(ddof=1)/sqrt(seeds) over seeds (NaN for
+    one seed). ``test_error`` is the exact generalisation error of each trained w
+    (``Dataset.test_error`` of its m and |w|^2/d: given w, a fresh preactivation is
+    exactly Gaussian), averaged over seeds. ``distance`` is None unless replicas = 2.
+    """
+
+    problem: Problem
+    options: SimulationOptions
+    time: np.ndarray
+    m: np.ndarray
+    self_overlap: np.ndarray
+    C: np.ndarray
+    C_times: np.ndarray
+    R: np.ndarray
+    R_times: np.ndarray
+    chi: np.ndarray
+    chi_times: np.ndarray
+    train_loss: np.ndarray
+    train_error: np.ndarray
+    test_error: np.ndarray
+    gaps: dict[float, np.ndarray] = field(default_factory=dict)
+    distance: np.ndarray | None = None
+    stderr: dict[str, np.ndarray] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def _steps(self, times: np.ndarray) -> np.ndarray:
+        return np.rint(np.asarray(times) / self.problem.dt).astype(np.int64)
+
+    @property
+    def C_steps(self) -> np.ndarray:
+        """Grid indices j of the columns of C."""
+        return self._steps(self.C_times)
+
+    @property
+    def R_steps(self) -> np.ndarray:
+        return self._steps(self.R_times)
+
+    @property
+    def chi_steps(self) -> np.ndarray:
+        return self._steps(self.chi_times)
+
+    def summary(self) -> str:
+        """A few lines on the final state, for the command line."""
+        k = self.problem.steps
+        n = self.diagnostics.get("samples", "?")
+        lines = [f"t = {self.time[k]:g} (k = {k}), d = {self.options.dimension}, n = {n}, "
+                 f"{self.options.seeds} seeds, {self.diagnostics.get('wall_time', float('nan')):.2f} s"]
+        names = ["m", "self_overlap", "train_loss", "train_error", "test_error"]
+        if self.distance is not None:
+            names.append("distance")
+        for name in names:
+            value = getattr(self, name)[k]
+            error = self.stderr.get(name)
+            suffix = f" +- {error[k]:.2g}" if error is not None and np.isfinite(error[k]) else ""
+            lines.append(f"  {name:<13}{value:.5g}{suffix}")
+        for t in self.gaps:
+            lines.append("  " + summarize(self.gaps[t], self.gap_time(t), self.problem.loss.margin).line())
+        return "\n".join(lines)
+
+    def gap_time(self, time: float) -> float:
+        """The time of the gaps stored under ``time`` (``gaps`` is keyed by time)."""
+        return time
+
+    def gap_group_sizes(self) -> list[int]:
+        """Sizes of the independent seeds whose training sets ``gaps`` pools, in order."""
+        return [self.diagnostics["samples"]] * self.options.seeds

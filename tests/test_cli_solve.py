@@ -83,7 +83,7 @@ def test_loaded_result_equals_the_solved_one(tmp_path):
     problem = dmft.Problem.from_flat(steps=6)
     options = dmft.SolverOptions(samples=300, subpopulations=2, method="iterate")
     solved = dmft.solve(problem, options)
-    solved.save(tmp_path / "r.h5")
+    dmft.save(solved, tmp_path / "r.h5")
     loaded = dmft.load(tmp_path / "r.h5")
     assert loaded.problem == problem and loaded.options == options
     for name in ("m", "C", "R", "A", "Gamma_C", "K", "mu_hat", "train_loss", "test_error"):
@@ -194,14 +194,14 @@ def test_a_killed_writers_temporary_is_removed_at_the_next_write(tmp_path):
 
 @pytest.mark.parametrize("proc_readable", [True, False])
 def test_umask_is_read_without_being_changed(monkeypatch, proc_readable):
-    from dmft import io
+    from dmft.io import hdf5
 
     if not proc_readable:  # the portable fallback: set it and put it back
-        monkeypatch.setattr(io.Path, "read_text", lambda self: (_ for _ in ()).throw(OSError("no /proc")))
+        monkeypatch.setattr(hdf5.Path, "read_text", lambda self: (_ for _ in ()).throw(OSError("no /proc")))
     previous = os.umask(0o027)
     try:
-        assert io._umask() == 0o027
-        assert io._default_mode() == 0o640
+        assert hdf5._umask() == 0o027
+        assert hdf5._default_mode() == 0o640
         assert os.umask(0o027) == 0o027  # left as it was
     finally:
         os.umask(previous)

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 import dmft
 from dmft.cli import main
 from dmft.compare import ProblemMismatch, check_same_problem, compare, compare_files, family_threshold
-from dmft.simulate import SimulationOptions, load_simulation, simulate
+from dmft.io import load_simulation
+from dmft.simulate import SimulationOptions, simulate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
 STUDY = json.loads((DATA / "finite_size.json").read_text())
@@ -47,7 +48,7 @@ def gd_theory() -> dmft.Result:
 @pytest.fixture(scope="module")
 def gd_theory_file(tmp_path_factory, gd_theory) -> Path:
     path = tmp_path_factory.mktemp("dmft") / "gd_dmft.h5"
-    gd_theory.save(path)
+    dmft.save(gd_theory, path)
     return path
 
 
@@ -203,7 +204,7 @@ def test_cli_compare_refuses_a_different_step_count(tmp_path):
     """Two files whose runs have different lengths describe different problems: exit 2."""
     long = tmp_path / "long.h5"
     problem = load_simulation(DATA / "gd.h5").problem.replace(steps=61)
-    dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=2)).save(long)
+    dmft.save(dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=2)), long)
     outcome = CliRunner().invoke(main, ["compare", str(long), str(DATA / "gd.h5")])
     assert outcome.exit_code == 2 and "steps" in outcome.output
 

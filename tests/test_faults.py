@@ -30,8 +30,8 @@ from grid_helpers import assert_same_grid, raw_bytes, write_config
 import dmft
 from dmft.cli import main
 from dmft.grid import GRID_FORMAT_VERSION, GridSpec, grid_metadata, load_point, load_summary, run_grid
-from dmft.io import FORMAT_VERSION, FileFormatError
-from dmft.simulate import SIMULATION_FORMAT_VERSION, SimulationOptions, load_simulation, simulate
+from dmft.io import FORMAT_VERSION, SIMULATION_FORMAT_VERSION, FileFormatError, load_simulation
+from dmft.simulate import SimulationOptions, simulate
 
 # ----------------------------------------------------------------------------- killed runs
 
@@ -322,8 +322,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("versions")
     problem = dmft.Problem.from_flat(**LANGEVIN)
     paths = {"solve": directory / "solve.h5", "simulate": directory / "simulate.h5", "grid": directory / "grid.h5"}
-    dmft.solve(problem, dmft.SolverOptions(samples=1000, subpopulations=4, seed=1)).save(paths["solve"])
-    simulate(problem, SimulationOptions(dimension=200, seeds=2, seed=1)).save(paths["simulate"])
+    dmft.save(dmft.solve(problem, dmft.SolverOptions(samples=1000, subpopulations=4, seed=1)), paths["solve"])
+    dmft.save(simulate(problem, SimulationOptions(dimension=200, seeds=2, seed=1)), paths["simulate"])
     paths["config"] = write_config(directory, 'batch_fraction = [0.3, 0.6]\n')
     assert run_grid(GridSpec.from_toml(paths["config"]), paths["grid"], workers=1).done == 2
     return paths

@@ -1,4 +1,4 @@
-"""dmft.fdt: integrated response, parametric FDT curve, stationarity and T_eff (THEORY.md section 6).
+"""dmft.fdt: integrated response, parametric FDT curve, stationarity and T_eff (docs/theory.md §6).
 
 Exact checks on processes whose C and R are known in closed form, then the DMFT: Langevin
 dynamics at temperature T must give T_eff = T up to O(dt), a transient must be refused,
@@ -21,8 +21,9 @@ from click.testing import CliRunner
 from stats import z_threshold
 
 import dmft
-from dmft import fdt
+from dmft import fdt, workflows
 from dmft.cli import main
+from dmft.plots.fdt import plot_teff_table
 
 # ----------------------------------------------------------------------------- exact processes
 
@@ -164,7 +165,7 @@ T_LANGEVIN, RUNS = 0.5, 8
 def langevin_runs(dt: float, samples: int = 24_000, horizon: float = 12.0, seed: int = 5):
     problem = dmft.Problem.from_flat(dataset="gmm2", alpha=2, delta=0.5, ridge=0.5, loss="logistic", algorithm="gd",
                                      temperature=T_LANGEVIN, dt=dt, steps=round(horizon / dt))
-    return fdt.solve_runs(problem, dmft.SolverOptions(samples=samples, subpopulations=RUNS, seed=seed))
+    return workflows.solve_runs(problem, dmft.SolverOptions(samples=samples, subpopulations=RUNS, seed=seed))
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +232,7 @@ def test_mean_of_runs_gives_per_entry_errors_from_their_spread():
 def test_runs_kept_in_a_result_give_the_jackknife(langevin):
     # The hook for the proposed core change: a Result carrying its per-subpopulation C and R.
     runs = langevin[0.1]
-    combined = fdt.combine_runs(runs)
+    combined = workflows.combine_runs(runs)
     kept = dataclasses.replace(combined, diagnostics={f"{name}_runs": [getattr(r, name) for r in runs]
                                                       for name in ("C", "R", "m", "A")})
     direct = fdt.effective_temperature_from_runs(runs)
@@ -252,14 +253,14 @@ def test_teff_table_tracks_the_langevin_temperature(tmp_path):
     solutions = []
     for T in temperatures:
         problem = dmft.Problem.from_flat(dataset="gmm2", ridge=0.5, algorithm="gd", temperature=T, dt=0.1, steps=120)
-        solutions.append(fdt.solve_runs(problem, dmft.SolverOptions(samples=6000, subpopulations=4, seed=2)))
+        solutions.append(workflows.solve_runs(problem, dmft.SolverOptions(samples=6000, subpopulations=4, seed=2)))
     table = fdt.teff_table(solutions, "temperature", through_origin=True)
     assert list(table["value"]) == list(temperatures) and set(table["label"]) == {"gd"}
     assert table["stationary"].all()
     z = z_threshold(4, comparisons=2)
     # O(dt) at dt = 0.1: within 4% (THEORY.md 6), plus Monte Carlo error.
     assert np.all(np.abs(table["T_eff"] / table["value"] - 1) < 0.04 + z * table["T_eff_stderr"] / table["value"])
-    ax = fdt.plot_teff_table(table, "temperature", tmp_path / "table.png")
+    ax = plot_teff_table(table, "temperature", tmp_path / "table.png")
     assert (tmp_path / "table.png").stat().st_size > 0 and ax.get_xlabel() == "temperature"
 
 
@@ -292,7 +293,7 @@ def test_early_gd_is_not_stationary(tmp_path):
     with pytest.raises(fdt.NonStationaryError, match=reason):
         fdt.effective_temperature(result)
     path = tmp_path / "gd.h5"
-    result.save(path)
+    dmft.save(result, path)
     outcome = CliRunner().invoke(main, ["teff", str(path)])
     assert outcome.exit_code == 2
     assert outcome.output.count("\n") == 1 and re.search(reason, outcome.output)
@@ -304,7 +305,7 @@ def test_cli_refuses_files_that_are_not_dmft_outputs(tmp_path):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as handle:
         handle["x"] = 1
-    for path, message in ((text, "not an HDF5 file"), (other, "not a dmft result"),
+    for path, message in ((text, "not a readable HDF5 file"), (other, "not a dmft result"),
                           (tmp_path / "missing.h5", "no such file")):
         outcome = CliRunner().invoke(main, ["teff", str(path)])
         assert outcome.exit_code == 2 and message in outcome.output and outcome.output.count("\n") == 1
@@ -312,7 +313,7 @@ def test_cli_refuses_files_that_are_not_dmft_outputs(tmp_path):
 
 def test_cli_prints_json_plots_and_stores(tmp_path, langevin):
     path = tmp_path / "langevin.h5"
-    fdt.combine_runs(langevin[0.1]).save(path)
+    dmft.save(workflows.combine_runs(langevin[0.1]), path)
     runner = CliRunner()
     outcome = runner.invoke(main, ["teff", str(path), "--json", "--lag-window", "0.5", "3.5"])
     assert outcome.exit_code == 0, outcome.output
@@ -347,7 +348,7 @@ def test_simulation_file_is_read_in_the_fixed_reference_form(tmp_path):
                                      steps=160)
     simulation = simulate(problem, SimulationOptions(dimension=300, seeds=2, seed=1))
     path = tmp_path / "sim.h5"
-    simulation.save(path)
+    dmft.save(simulation, path)
     outcome = CliRunner().invoke(main, ["teff", str(path), "--json"])
     assert outcome.exit_code == 0, outcome.output
     summary = json.loads(outcome.output)
@@ -366,10 +367,10 @@ def test_persistent_sgd_teff_dmft_agrees_with_simulations():
                                      algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0,
                                      dt=0.1, steps=200)
     theory = fdt.effective_temperature_from_runs(
-        fdt.solve_runs(problem, dmft.SolverOptions(samples=32_000, subpopulations=runs, seed=7)))
+        workflows.solve_runs(problem, dmft.SolverOptions(samples=32_000, subpopulations=runs, seed=7)))
     times = (5.0, 10.0, 15.0)  # reference times: the window's curve (from 15) and the one it is compared with (10)
     simulations = [simulate(problem, SimulationOptions(dimension=1000, seeds=1, seed=seed, correlation_times=times))
-                   for seed in fdt.run_seeds(7, runs)]
+                   for seed in workflows.run_seeds(7, runs)]
     measured = fdt.effective_temperature_from_runs(simulations)
     assert theory.window == measured.window and theory.stationarity.stationary and measured.stationarity.stationary
     assert theory.T_eff > 5 * theory.T_eff_stderr and measured.T_eff > 5 * measured.T_eff_stderr  # a real signal

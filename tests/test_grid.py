@@ -16,10 +16,13 @@ from click.testing import CliRunner
 from grid_helpers import assert_same_points, point_arrays, raw_bytes, small_spec, write_config
 
 import dmft
-from dmft import grid as grid_module
 from dmft.cli import main
 from dmft.errors import DmftError, ParameterError
-from dmft.grid import GridSpec, OutputLock, load_point, load_summary, point_seed, run_grid
+from dmft.grid import (GridEvent, GridProgress, GridSpec, OutputLock, load_point, load_summary, point_seed, point_teff,
+                       run_grid)
+from dmft.grid import executors as grid_executors
+from dmft.grid import runner as grid_runner
+from dmft.grid import worker as grid_worker
 from dmft.io import read_result
 
 # ----------------------------------------------------------------------------- configuration
@@ -154,7 +157,7 @@ def test_same_numbers_on_a_dask_cluster(tmp_path: Path) -> None:
                                   host="127.0.0.1") as cluster:
         report = run_grid(spec, dask, scheduler=cluster.scheduler_address)
         with distributed.Client(cluster) as client:  # the workers share this host's cores
-            threads = client.submit(grid_module._numba_threads_on_dask, pure=False).result()
+            threads = client.submit(grid_worker.numba_threads_on_dask, pure=False).result()
     assert threads == max(1, (os.cpu_count() or 1) // 2)
     assert (report.done, report.computed, report.missing) == (4, 4, 0)
     assert_same_points(one, dask)
@@ -277,10 +280,10 @@ def test_killed_grid_resumes_and_leaves_earlier_points_untouched(tmp_path: Path)
 
 
 def crash_on_point_one(task: object) -> object:
-    """Stands in for grid._solve_point in worker processes: point 1 kills its worker."""
+    """Stands in for the worker's solve_point in worker processes: point 1 kills its worker."""
     if getattr(task, "index") == 1:
         os._exit(1)
-    return grid_module._solve_point(task)  # type: ignore[arg-type]
+    return grid_worker.solve_point(task)  # type: ignore[arg-type]
 
 
 def test_lost_worker_leaves_points_missing_and_the_next_run_completes(tmp_path: Path,
@@ -288,7 +291,7 @@ def test_lost_worker_leaves_points_missing_and_the_next_run_completes(tmp_path: 
     spec = small_spec(tmp_path)
     output = tmp_path / "grid.h5"
     with monkeypatch.context() as patch:
-        patch.setattr(grid_module, "_solve_point", crash_on_point_one)
+        patch.setattr(grid_executors, "solve_point", crash_on_point_one)
         report = run_grid(spec, output, workers=2)
         assert report.missing >= 1 and report.failed == 0  # not the point's fault: not recorded as failed
         assert 1 in [index for index, _ in report.lost] and "BrokenProcessPool" in report.lost[0][1]
@@ -346,15 +349,15 @@ def test_damaged_file_is_salvaged(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     with h5py.File(output, "a") as handle:
         del handle["points/1"]["kernels"]  # unreadable point: dropped by the salvage, recomputed
         del handle["points/1"].attrs["status"]
-    real_repair = grid_module._repair
+    real_repair = grid_runner.repair
 
     def failing_repair(*args: object) -> None:  # as if HDF5 refused to touch the damaged file
         raise OSError("bad heap index")
 
-    monkeypatch.setattr(grid_module, "_repair", failing_repair)
-    events: list[grid_module.GridEvent] = []
+    monkeypatch.setattr(grid_runner, "repair", failing_repair)
+    events: list[GridEvent] = []
     report = run_grid(spec, output, workers=1, progress=events.append)
-    monkeypatch.setattr(grid_module, "_repair", real_repair)
+    monkeypatch.setattr(grid_runner, "repair", real_repair)
     assert report.salvaged_from is not None and report.salvaged_from.exists()
     assert "damaged" in events[0].message and "kept 3" in events[0].message
     assert report.reused == 3 and report.computed == 1 and report.done == 4
@@ -384,7 +387,7 @@ def test_different_configuration_against_existing_file_is_refused(tmp_path: Path
     assert output.read_bytes() == before
     # A solve file is not a grid file either.
     solve_file = tmp_path / "solve.h5"
-    dmft.solve(spec.points[0].problem, spec.points[0].options).save(solve_file)
+    dmft.save(dmft.solve(spec.points[0].problem, spec.points[0].options), solve_file)
     with pytest.raises(DmftError, match="not a dmft grid file"):
         run_grid(spec, solve_file, workers=1)
     report = run_grid(other, output, workers=1, overwrite=True)
@@ -451,7 +454,7 @@ def test_cli_grid_runs_and_reports(tmp_path: Path) -> None:
 
 def test_unreachable_scheduler_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("distributed")
-    monkeypatch.setattr(grid_module, "SCHEDULER_TIMEOUT", "1s")
+    monkeypatch.setattr(grid_executors, "SCHEDULER_TIMEOUT", "1s")
     config = write_config(tmp_path, 'batch_fraction = [0.2]\n')
     output = tmp_path / "grid.h5"
     result = CliRunner().invoke(main, ["grid", str(config), "--output", str(output), "--quiet",
@@ -460,7 +463,7 @@ def test_unreachable_scheduler_is_a_one_line_error(tmp_path: Path, monkeypatch: 
     assert load_summary(output)["status"][0] == "pending"  # nothing computed, the file is still resumable
 
 
-def test_effective_temperature_adapter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_point_teff_adapter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     spec = small_spec(tmp_path)
     result = dmft.solve(spec.points[0].problem, spec.points[0].options)
 
@@ -473,17 +476,17 @@ def test_effective_temperature_adapter(monkeypatch: pytest.MonkeyPatch, tmp_path
     fake.effective_temperature = lambda r: Estimate()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "dmft.fdt", fake)
     monkeypatch.setattr(dmft, "fdt", fake, raising=False)
-    assert grid_module.effective_temperature(result) == (0.25, 0.01, "")
+    assert point_teff(result) == (0.25, 0.01, "")
 
     def refuse(r: object) -> None:
         raise DmftError("not stationary: C[k,k] drifts by 5%")
 
     fake.effective_temperature = refuse  # type: ignore[attr-defined]
-    value, error, note = grid_module.effective_temperature(result)
+    value, error, note = point_teff(result)
     assert np.isnan(value) and "not stationary" in note
     monkeypatch.setitem(sys.modules, "dmft.fdt", None)  # as if the module did not exist
     monkeypatch.delattr(dmft, "fdt", raising=False)
-    value, error, note = grid_module.effective_temperature(result)
+    value, error, note = point_teff(result)
     assert np.isnan(value) and note.startswith("dmft.fdt not available")
 
 
@@ -497,13 +500,13 @@ def test_progress_display(tmp_path: Path) -> None:
             return True
 
     stream = Terminal()
-    progress = grid_module.GridProgress("grid.h5", stream=stream)
+    progress = GridProgress("grid.h5", stream=stream)
     run_grid(spec, tmp_path / "grid.h5", workers=1, progress=progress)
     progress.close()
     text = stream.getvalue()
     assert "\r" in text and "4/4 points" in text and "[####" in text
     quiet = io.StringIO()
-    run_grid(spec, tmp_path / "other.h5", workers=1, progress=grid_module.GridProgress("x", quiet=True, stream=quiet))
+    run_grid(spec, tmp_path / "other.h5", workers=1, progress=GridProgress("x", quiet=True, stream=quiet))
     assert quiet.getvalue() == ""
 
 

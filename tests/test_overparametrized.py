@@ -21,7 +21,7 @@ import pytest
 
 import dmft
 from dmft.compare import compare, family_threshold, plot_comparison
-from dmft.gaps import CDF_LEVELS, compare_gaps, empirical_cdf, split, summarize
+from dmft.gaps import CDF_LEVELS, compare_gaps, empirical_cdf, groups_of, split, summarize, summary_of
 from dmft.simulate import SimulationOptions, simulate
 
 STEPS, DT = 200, 0.2
@@ -67,13 +67,13 @@ def test_distance_matches_the_two_replica_simulation(pair):
 @pytest.mark.parametrize("step", GAP_STEPS)
 def test_gap_distribution_matches_the_simulation(pair, step):
     theory, simulation = pair
-    result = compare_gaps(theory.gap_groups(step), simulation.gap_groups(step * DT), step * DT)
+    result = compare_gaps(groups_of(theory, step), groups_of(simulation, step * DT), step * DT)
     assert result.degrees_of_freedom == SUBPOPULATIONS - 1
     assert result.max_z < family_threshold(len(CDF_LEVELS), result.degrees_of_freedom + 1), result
     # The same statistic notices a shift of the gaps by a quarter of their interquartile range.
-    groups = simulation.gap_groups(step * DT)
+    groups = groups_of(simulation, step * DT)
     spread = np.subtract(*np.quantile(np.concatenate(groups), [0.75, 0.25]))
-    shifted = compare_gaps(theory.gap_groups(step), [g + 0.25 * spread for g in groups], step * DT)
+    shifted = compare_gaps(groups_of(theory, step), [g + 0.25 * spread for g in groups], step * DT)
     assert shifted.max_z > family_threshold(len(CDF_LEVELS), shifted.degrees_of_freedom + 1)
 
 
@@ -120,8 +120,8 @@ def test_gap_summaries_are_written_beside_the_gaps(pair, tmp_path):
     import h5py
 
     theory, simulation = pair
-    theory.save(tmp_path / "dmft.h5")
-    simulation.save(tmp_path / "sim.h5")
+    dmft.save(theory, tmp_path / "dmft.h5")
+    dmft.save(simulation, tmp_path / "sim.h5")
     for name in ("dmft.h5", "sim.h5"):
         with h5py.File(tmp_path / name) as handle:
             final = handle[f"gaps/step_{STEPS}"]
@@ -131,4 +131,4 @@ def test_gap_summaries_are_written_beside_the_gaps(pair, tmp_path):
             assert final.attrs["time"] == pytest.approx(STEPS * DT)
             assert len(final.attrs["quantiles"]) == len(final.attrs["quantile_levels"])
     loaded = dmft.load(tmp_path / "dmft.h5")
-    assert loaded.gap_summary(STEPS).smallest == theory.gap_summary(STEPS).smallest
+    assert summary_of(loaded, STEPS).smallest == summary_of(theory, STEPS).smallest

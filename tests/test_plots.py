@@ -12,8 +12,9 @@ from matplotlib.container import ErrorbarContainer
 import dmft
 from dmft.cli import main
 from dmft.errors import DmftError, ParameterError
+from dmft.fdt import integrated_response
 from dmft.grid import GridSpec, run_grid
-from dmft.plots import grid_figure, integrated_response, plot_distance, plot_file, solve_figures
+from dmft.plots import grid_figure, plot_distance, plot_file, solve_figures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -85,7 +86,7 @@ def test_no_error_bars_without_subpopulations() -> None:
 
 def test_plot_file_writes_the_solve_pngs(result: dmft.Result, tmp_path: Path) -> None:
     path = tmp_path / "run.h5"
-    result.save(path)
+    dmft.save(result, path)
     written = plot_file(path, output_dir=tmp_path)
     expected = (f"run_{name}.png" for name in ("m", "loss", "errors", "C", "fdt", "gaps"))
     assert sorted(p.name for p in written) == sorted(expected)
@@ -101,8 +102,8 @@ def test_gap_and_distance_figures_of_solve_and_simulate_files(tmp_path: Path) ->
     theory = dmft.solve(problem, dmft.SolverOptions(samples=600, subpopulations=2, replicas=2, gap_steps=(5,)))
     simulation = dmft.simulate(problem, dmft.SimulationOptions(dimension=200, seeds=2, replicas=2,
                                                                gap_times=(0.5, 2.0)))
-    theory.save(tmp_path / "dmft.h5")
-    simulation.save(tmp_path / "sim.h5")
+    dmft.save(theory, tmp_path / "dmft.h5")
+    dmft.save(simulation, tmp_path / "sim.h5")
     written = {**plot_file(tmp_path / "dmft.h5"), **plot_file(tmp_path / "sim.h5")}
     names = {p.name for p in written}
     assert {"dmft_gaps.png", "dmft_distance.png", "sim_gaps.png", "sim_distance.png", "sim_m.png"} <= names
@@ -192,7 +193,7 @@ def test_cli_plot_writes_pngs(grid_file: Path, result: dmft.Result, tmp_path: Pa
     assert outcome.exit_code == 0, outcome.output
     assert_png(out / "grid_train_loss_vs_ridge_by_batch_fraction.png")
     solve_file = tmp_path / "solve.h5"
-    result.save(solve_file)
+    dmft.save(result, solve_file)
     outcome = runner.invoke(main, ["plot", str(solve_file), "--output-dir", str(out)])
     assert outcome.exit_code == 0 and outcome.output.count("wrote ") == 6
     assert_png(out / "solve_fdt.png")

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 import dmft
 from dmft.cli import main
 from dmft.errors import DivergenceError, DmftError, ParameterError
-from dmft.simulate import KIND_SIMULATE, SimulationOptions, load_simulation, simulate
+from dmft.io import KIND_SIMULATE, load_simulation
+from dmft.simulate import SimulationOptions, simulate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
 CANONICAL = dict(dataset="gmm2", alpha=2.0, delta=0.5, rho=0.5, loss="logistic", ridge=0.1, dt=0.1,
@@ -246,9 +247,9 @@ def test_save_and_load_round_trip(tmp_path):
     problem = dmft.Problem.from_flat(algorithm="sgd", temperature=0.1, steps=8)
     result = simulate(problem, small(replicas=2, gap_times=(0.4, 0.8)))
     path = tmp_path / "sim.h5"
-    result.save(path)
+    dmft.save(result, path)
     with pytest.raises(DmftError, match="exists"):
-        result.save(path)
+        dmft.save(result, path)
     loaded = load_simulation(path)
     assert loaded.problem == problem
     assert loaded.options == result.options

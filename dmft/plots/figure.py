@@ -1,0 +1,59 @@
+"""What every dmft figure shares: a Figure on the Agg canvas, and a title naming the problem.
+
+Figures are built with ``matplotlib.figure.Figure`` and the Agg canvas directly, never
+through pyplot: no global figure registry (no memory growth when plotting many files),
+no interactive backend needed, and the functions are safe in scripts, tests and workers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# The symbols of the problem parameters in titles and legends.
+SYMBOLS = {"alpha": "α", "delta": "Δ", "rho": "ρ", "theta": "θ", "margin": "κ", "sharpness": "β",
+           "batch_fraction": "b", "persistence_time": "τ", "temperature": "T", "ridge": "λ", "dt": "η",
+           "steps": "N", "init_variance": "σ0²"}
+
+
+def new_figure(width: float = 6.4, height: float = 4.4) -> tuple[Figure, Any]:
+    """A Figure on the Agg canvas with one axes (constrained layout)."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def describe(parameters: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
+    """A short title naming the problem: 'gmm2 α=2 Δ=0.5 · logistic · sgd b=0.3 · λ=0.1 η=0.1 N=100'.
+
+    Only the parameters that matter for the given dataset, loss and algorithm are shown;
+    ``skip`` leaves out keys shown elsewhere (e.g. the axes of a grid plot).
+    """
+    p, skip = dict(parameters), set(skip)
+
+    def part(key: str) -> str:
+        if key not in p or key in skip:
+            return ""
+        value = p[key]
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return f"{SYMBOLS.get(key, key)}={text}"
+
+    def join(*items: str) -> str:
+        return " ".join(item for item in items if item)
+
+    dataset = p.get("dataset", "")
+    data = join("" if "dataset" in skip else str(dataset), part("alpha"), part("delta"),
+                part("rho") if dataset != "random-labels" else "", part("theta") if dataset == "gmm3" else "")
+    loss = p.get("loss", "")
+    loss_part = join("" if "loss" in skip else str(loss), part("margin") if "hinge" in str(loss) else "",
+                     part("sharpness") if loss == "smooth-hinge" else "")
+    algorithm = p.get("algorithm", "")
+    algo = join("" if "algorithm" in skip else str(algorithm),
+                part("batch_fraction") if algorithm != "gd" else "",
+                part("persistence_time") if algorithm == "persistent-sgd" else "",
+                part("temperature") if p.get("temperature") else "",  # T = 0: no Langevin noise, say nothing
+                "batch-avg" if p.get("batch_average") and "batch_average" not in skip else "")
+    rest = join(part("ridge"), part("dt"), part("steps"))
+    return " · ".join(item for item in (data, loss_part, algo, rest) if item)
