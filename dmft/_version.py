@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ._numba_cache import sources_digest
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 @functools.cache

@@ -1,19 +1,19 @@
-"""Make the over-parametrized figures of the README (issue: two replicas and gaps).
+"""Make the over-parametrized figures of the documentation (docs/guides/overparametrized.md).
 
 One over-parametrized point: random labels, alpha = 0.3, square-hinge loss with margin
 kappa = 1, no ridge, dt = 0.2, t = 40 (below the margin-1 capacity alpha_c = 0.52, so
 the training error reaches 0). Writes
 
-* docs/distance_vs_batch_fraction.png: left, the two-replica distance D(t) of SGD and
+* docs/figures/distance_vs_batch_fraction.png: left, the two-replica distance D(t) of SGD and
   persistent SGD (tau = 2) at a few batch fractions; right, D at t = 5 (near its peak) and
   at t = 40 against the batch fraction, DMFT (lines, 2 se bands) and two-replica
   simulations at d = 1000 (markers, 2 se bars);
-* docs/gaps_overparametrized.png: the gap distribution y h at t = 40 of GD, SGD and
+* docs/figures/gaps_overparametrized.png: the gap distribution y h at t = 40 of GD, SGD and
   persistent SGD (b = 0.3), DMFT (lines) against the simulations (markers);
-* docs/distance_vs_batch_fraction.csv: the numbers behind the right panel.
+* docs/figures/distance_vs_batch_fraction.csv: the numbers behind the right panel.
 
-    python docs/make_overparametrized_figure.py            # about 2 minutes on 2 idle cores
-    python docs/make_overparametrized_figure.py --quick    # coarse, to check the script
+    python docs/figures/make_overparametrized_figure.py            # about 2 minutes on 2 idle cores
+    python docs/figures/make_overparametrized_figure.py --quick    # coarse, to check the script
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import dmft
+from dmft.gaps import summary_of
 
 HERE = Path(__file__).resolve().parent
 DT, STEPS = 0.2, 200
@@ -127,7 +128,7 @@ def main() -> None:
     centres = 0.5 * (bins[1:] + bins[:-1])
     for index, name in enumerate(("gd", "sgd", "persistent-sgd")):
         dmft_gaps, sim_gaps = gap_theory[name].gaps[STEPS], gap_simulation[name].gaps[STEPS * DT]
-        summary = gap_theory[name].gap_summary(STEPS)
+        summary = summary_of(gap_theory[name], STEPS)
         density, _ = np.histogram(dmft_gaps, bins=bins, density=True)
         axes.stairs(density, bins, color=f"C{index}",
                     label=f"{LABELS[name]}: P(gap < κ) = {summary.fraction_below_margin:.2f}, "

@@ -1,16 +1,16 @@
-"""Make docs/teff_vs_batch_fraction.png: T_eff of SGD and persistent SGD against the batch fraction.
+"""Make docs/figures/teff_vs_batch_fraction.png: T_eff of SGD and persistent SGD against the batch fraction.
 
 One under-parametrized point (gmm2, alpha = 2, Delta = 0.5, rho = 0.5, logistic loss,
-ridge 0.1, dt = 0.1, B = 1: the partial-sum convention of THEORY.md), run to t = 60 so
+ridge 0.1, dt = 0.1, B = 1: the partial-sum convention of docs/theory.md §1), run to t = 60 so
 that the second half is stationary. Each point is solved in 8 independent runs of 1000
 effective samples (jackknife error bars); T_eff is the inverse slope of chi against
 Delta C (connected correlation) over the default lag window, fitted on the curve averaged
 over the final times t in [45, 60].
 
-    python docs/make_teff_figure.py            # about 3 minutes on 2 idle cores
-    python docs/make_teff_figure.py --quick    # coarse, to check the script
+    python docs/figures/make_teff_figure.py            # about 3 minutes on 2 idle cores
+    python docs/figures/make_teff_figure.py --quick    # coarse, to check the script
 
-Writes the PNG and docs/teff_vs_batch_fraction.csv (the numbers behind it).
+Writes the PNG and docs/figures/teff_vs_batch_fraction.csv (the numbers behind it).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import dmft
-from dmft import fdt
+from dmft import fdt, workflows
+from dmft.plots.fdt import plot_fdt_estimate, plot_teff_table
 
 HERE = Path(__file__).resolve().parent
 BASE = dict(dataset="gmm2", alpha=2.0, delta=0.5, rho=0.5, loss="logistic", ridge=0.1, dt=0.1, steps=600)
@@ -51,7 +52,7 @@ def main() -> None:
         for b in fractions:
             problem = dmft.Problem.from_flat(**BASE, **algorithm, batch_fraction=b)
             try:
-                runs = fdt.solve_runs(problem, options)
+                runs = workflows.solve_runs(problem, options)
             except dmft.DivergenceError as error:  # e.g. Monte Carlo noise broke C's positivity
                 print(f"{name:15s} b = {b:.1f}: skipped ({error})", flush=True)
                 continue
@@ -68,11 +69,11 @@ def main() -> None:
     figure = Figure(figsize=(11.0, 4.3))
     FigureCanvasAgg(figure)
     left, right = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    fdt.plot_teff_table(table, "batch_fraction", ax=left, labels=LABELS)
+    plot_teff_table(table, "batch_fraction", ax=left, labels=LABELS)
     left.set_xlabel("batch fraction b")
     left.set_title(r"gmm2, $\alpha$ = 2, $\Delta$ = 0.5, logistic, $\lambda$ = 0.1, $\eta$ = 0.1")
     if example is not None:
-        fdt.plot_fdt(example, ax=right)
+        plot_fdt_estimate(example, ax=right)
         right.set_title(f"persistent SGD, b = {EXAMPLE[1]}: FDT plot, {example.time_label}")
     figure.tight_layout()
     figure.savefig(args.output, dpi=110)
