@@ -2,14 +2,14 @@
 
     python data/make_reference.py            # about 3 minutes on an idle 2-core machine
 
-For every canonical point (THEORY.md section 8 and three more):
+For every canonical point (docs/theory.md §10 and three more):
 
 * ``reference/<point>.h5``: ``dmft simulate`` at d = 2000 with 16 seeds (the file the
   tests compare ``dmft.solve`` against);
 * the finite-size study, summarised in ``reference/finite_size.json``: the same point at
   d = 500 with 128 seeds (half the cost, 1.4 times the precision) and at d = 2000, both
   compared with a high-precision DMFT solution (100 000 effective samples). The gap
-  sim - DMFT is O(1/d) (THEORY.md section 1); its 2-sigma upper bound at d = 500,
+  sim - DMFT is O(1/d) (docs/theory.md §1); its 2-sigma upper bound at d = 500,
   scaled by 500/d, bounds the systematic finite-d error at dimension d. That bound is
   the ``allowance`` the tests add (in quadrature) to the statistical errors at d = 2000.
 """
@@ -42,7 +42,7 @@ REFERENCE_SAMPLES, REFERENCE_SUBPOPULATIONS = 100_000, 10
 
 CANONICAL = dict(dataset="gmm2", alpha=2.0, delta=0.5, rho=0.5, loss="logistic", ridge=0.1, dt=0.1,
                  init_variance=1.0)
-# name -> (problem options, replicas). THEORY.md section 8 gives m, C, loss of the first three.
+# name -> (problem options, replicas). docs/theory.md §10 gives m, C, loss of the first three.
 POINTS: dict[str, tuple[dict, int]] = {
     "gd": (dict(CANONICAL, algorithm="gd", steps=60), 1),
     "sgd": (dict(CANONICAL, algorithm="sgd", batch_fraction=0.3, steps=60), 2),

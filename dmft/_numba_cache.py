@@ -1,10 +1,10 @@
 """Keep numba's on-disk caches in step with the package's numba sources.
 
 numba checks a cached function against the modification time and size of its own file
-only. The population kernels (``solvers/kernels.py``) inline helpers from ``losses.py``
-and ``solvers/streams.py``: after an edit or a checkout that changes only those, numba
-would go on loading kernels compiled from the old helpers, silently, and results would
-name a version whose code did not run. So at import the package hashes all its numba
+only. The kernels (the modules of ``solvers/kernels/``) inline helpers from each other,
+from ``losses.py`` and from ``solvers/streams.py``: after an edit or a checkout that
+changes only those, numba would go on loading kernels compiled from the old helpers,
+silently, and results would name a version whose code did not run. So at import the package hashes all its numba
 sources and, in every directory its kernels are cached in whose recorded digest differs,
 deletes the caches first (they are rebuilt on the next call).
 
@@ -24,8 +24,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-# Every module with cached numba functions, and every module they inline from.
-NUMBA_SOURCES = ("losses.py", "solvers/streams.py", "solvers/kernels.py")
+# Every module with cached numba functions, and every module they inline from: every
+# module of the kernels package, whatever files it gains.
+NUMBA_SOURCES = ("losses.py", "solvers/streams.py") + tuple(
+    sorted(f"solvers/kernels/{path.name}" for path in (Path(__file__).parent / "solvers" / "kernels").glob("*.py")))
 STAMP_NAME = "numba-sources.sha256"
 
 
@@ -42,7 +44,8 @@ def numba_cache_dirs(package: str, sources: tuple[str, ...] = NUMBA_SOURCES) -> 
     as its dispatchers record them (importing a module compiles and loads nothing)."""
     dirs = set()
     for name in sources:
-        module = importlib.import_module(f"{package}.{name.removesuffix('.py').replace('/', '.')}")
+        module_path = name.removesuffix(".py").removesuffix("/__init__")  # a package's own module
+        module = importlib.import_module(f"{package}.{module_path.replace('/', '.')}")
         for value in vars(module).values():
             if not str(getattr(getattr(value, "py_func", None), "__module__", "")).startswith(f"{package}."):
                 continue  # not a function of the package: its caches are not ours to clear

@@ -1,7 +1,7 @@
 """Training algorithms: GD, SGD, persistent SGD (+ Langevin noise), as selection processes.
 
 The selection variable s_mu(k) in {0, 1} says whether sample mu is in the minibatch at
-step k (THEORY.md section 1). The same process drives the DMFT effective samples and
+step k (docs/theory.md §1). The same process drives the DMFT effective samples and
 the finite-d simulator.
 """
 
@@ -49,7 +49,7 @@ class Algorithm:
 
     @property
     def gradient_divisor(self) -> float:
-        """B of THEORY.md: 1 for the partial sum, b for the batch average."""
+        """B of docs/theory.md §1: 1 for the partial sum, b for the batch average."""
         return self.effective_batch_fraction if self.batch_average else 1.0
 
     def check_step(self, dt: float) -> None:

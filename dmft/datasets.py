@@ -1,6 +1,6 @@
 """Datasets: how a training pair (c, y) is drawn and which readout phi the model uses.
 
-x = c v / sqrt(d) + sqrt(Delta) z (THEORY.md section 1). The DMFT needs only the law
+x = c v / sqrt(d) + sqrt(Delta) z (docs/theory.md §1). The DMFT needs only the law
 of (c, y) and the readout; the simulator also draws x.
 """
 
@@ -20,7 +20,7 @@ DATASETS = ("gmm2", "gmm3", "random-labels")
 
 @dataclass(frozen=True)
 class Dataset:
-    """n = alpha d samples with noise variance ``delta``; ``rho`` and ``theta`` as in THEORY.md."""
+    """n = alpha d samples with noise variance ``delta``; ``rho`` and ``theta`` as in docs/theory.md §1."""
 
     name: str = "gmm2"
     alpha: float = 2.0
@@ -58,7 +58,7 @@ class Dataset:
     def test_error(self, m: np.ndarray, self_overlap: np.ndarray) -> np.ndarray:
         """Generalisation error of weights with overlap m = w.v/d and |w|^2/d = self_overlap.
 
-        A fresh sample has h = c m + sqrt(Delta |w|^2/d) N(0, 1) (THEORY.md section 5).
+        A fresh sample has h = c m + sqrt(Delta |w|^2/d) N(0, 1) (docs/theory.md §5).
         """
         m = np.asarray(m, dtype=float)
         sigma = np.sqrt(self.delta * np.maximum(np.asarray(self_overlap, dtype=float), 0.0))

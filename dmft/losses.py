@@ -1,4 +1,4 @@
-"""Losses l(y, h) = l0(y, phi(h)) and their derivatives in h (THEORY.md section 1).
+"""Losses l(y, h) = l0(y, phi(h)) and their derivatives in h (docs/theory.md §1).
 
 The scalar functions are numba-compiled so the hot kernels of the solver and the
 simulator call the same code (the solver's population kernel takes the softplus of the
@@ -26,7 +26,7 @@ LOSS_CODES = {
     "smooth-hinge": SMOOTH_HINGE,
     "hinge": HINGE,
 }
-# Pathwise responses differentiate l' once more: l' must be Lipschitz (THEORY.md section 3).
+# Pathwise responses differentiate l' once more: l' must be Lipschitz (docs/theory.md §3).
 PATHWISE_LOSSES = ("logistic", "square", "square-hinge", "smooth-hinge")
 
 LINEAR, SYMMETRIC = 0, 1  # readouts phi(h) = h and phi(h) = h^2 - theta
@@ -61,11 +61,8 @@ class Loss:
 
 @numba.njit(cache=True, inline="always")
 def _softplus_and_sigmoid(x: float) -> tuple[float, float]:
-    """log(1 + e^x) and 1 / (1 + e^-x) from one exponential, e^-|x|, which cannot overflow.
-
-    (Taken separately: two exponentials and a log per sample and step; loss_terms then took
-    46 ns per sample, against 40 ns now.)
-    """
+    """log(1 + e^x) and 1 / (1 + e^-x) from one exponential, e^-|x|, which cannot overflow
+    (taken separately they cost two exponentials and a log)."""
     e = math.exp(-abs(x))
     softplus = max(x, 0.0) + math.log1p(e)
     sigmoid = 1.0 / (1.0 + e) if x >= 0.0 else e / (1.0 + e)
@@ -145,7 +142,7 @@ def _horner(coefficients: tuple[float, ...]) -> numba.core.registry.CPUDispatche
     Written out so that a loop calling it vectorises: a loop over the coefficients (even
     under ``literal_unroll``, which leaves tuples of one type as loops) is unrolled only
     when LLVM's heuristics allow, and the 19-term atanh series was not: its loop ran one
-    sample at a time, 21 ns per sample against 1 ns for the same polynomial unrolled.
+    sample at a time.
     """
     lines = ["def polynomial(x):", "    value = 0.0"]
     lines += [f"    value = value * x + {c!r}" for c in coefficients]
@@ -163,8 +160,8 @@ _atanh_series = _horner(ATANH_SERIES)
 def softplus_and_sigmoid_rows(x, softplus, sigmoid, work):
     """softplus(x) = log(1 + e^x) and sigmoid(x) = 1 / (1 + e^-x) of every entry of x,
     as ``_softplus_and_sigmoid`` (one exponential, e^-|x|) but by polynomials, in loops that
-    vectorise: numba calls libm's exp and log1p one number at a time (the logistic loss took
-    ~20 ns per sample so). Within a few ulp of the libm values (tested); a NaN stays NaN.
+    vectorise: numba calls libm's exp and log1p one number at a time. Within a few ulp of
+    the libm values (tested); a NaN stays NaN.
     ``work``: a float64 row, for the powers of 2 (written through an int64 view of it).
     The caller must compile with error_model="numpy" (no zero-division checks, which stop
     the vectorisation; nothing here divides by zero).

@@ -39,7 +39,7 @@ class SolverOptions:
                      results do not depend on the number of threads. 0 (the default):
                      the widest of 256, 128 and 64 that leaves at least 32 chunks in a
                      subpopulation (``chunk_width``).
-    replicas:        2 solves the two-replica DMFT (THEORY.md section 7) and adds the
+    replicas:        2 solves the two-replica DMFT (docs/theory.md §7) and adds the
                      cross correlation C_ab and the replica distance; probe responses only.
     gap_steps:       steps k at which the gap distribution y phi(h_k) of the population is
                      kept (the final step always is).

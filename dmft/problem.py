@@ -43,7 +43,7 @@ DIVERGENCE_BOUND = 1e10
 
 @dataclass(frozen=True)
 class Problem:
-    """Everything that defines the d -> infinity learning dynamics (THEORY.md section 1)."""
+    """Everything that defines the d -> infinity learning dynamics (docs/theory.md §1)."""
 
     dataset: Dataset = field(default_factory=Dataset)
     loss: Loss = field(default_factory=Loss)

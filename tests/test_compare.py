@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import shutil
@@ -39,10 +40,15 @@ def allowances(point: str, dimension: int) -> dict[str, float]:
             for name, values in entry.items() if isinstance(values, dict) and "allowance_2000" in values}
 
 
+@functools.cache
+def reference_theory(point: str) -> dmft.Result:
+    """The DMFT solution of a reference point, solved once per session (several tests compare with it)."""
+    return dmft.solve(load_simulation(DATA / f"{point}.h5").problem, SOLVER)
+
+
 @pytest.fixture(scope="module")
 def gd_theory() -> dmft.Result:
-    simulation = load_simulation(DATA / "gd.h5")
-    return dmft.solve(simulation.problem, SOLVER)
+    return reference_theory("gd")
 
 
 @pytest.fixture(scope="module")
@@ -52,20 +58,30 @@ def gd_theory_file(tmp_path_factory, gd_theory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def gd_quick_file(tmp_path_factory) -> Path:
+    """A cheap solve of the gd reference problem, for command-line tests that only need a valid file."""
+    problem = load_simulation(DATA / "gd.h5").problem
+    path = tmp_path_factory.mktemp("dmft") / "gd_quick.h5"
+    dmft.save(dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=2)), path)
+    return path
+
+
 # ----------------------------------------------------------------------------- physics
 
 
 @pytest.mark.parametrize("point", POINTS)
+@pytest.mark.physics
 def test_dmft_matches_reference_simulation(point):
     """dmft.solve against d = 2000, 16 seeds, for every algorithm of the reference set.
 
     Every observable at every time within the Bonferroni threshold (combined standard
     errors plus the finite-size allowance), and the final values, the quantities
-    THEORY.md tabulates, within the sharper per-point threshold for 5 comparisons.
+    docs/theory.md §10 tabulates, within the sharper per-point threshold for 5 comparisons.
     """
     simulation = load_simulation(DATA / f"{point}.h5")
     assert simulation.options.dimension >= 2000 and simulation.options.seeds >= 10
-    theory = dmft.solve(simulation.problem, SOLVER)
+    theory = reference_theory(point)
     result = compare(theory, simulation, allowance=allowances(point, simulation.options.dimension))
     names = {row.name for row in result.rows}
     assert {"m", "self_overlap", "train_loss", "train_error", "test_error", "C", "R", "chi"} <= names
@@ -84,6 +100,7 @@ def test_dmft_matches_reference_simulation(point):
         assert z < final_limit, (point, name, dmft_value, getattr(simulation, name)[k], error)
 
 
+@pytest.mark.physics
 def test_finite_size_allowance_is_small_and_measured():
     """The allowance (2-sigma bound on the d = 500 gap over all times, scaled by 500/2000)
     is below twice the largest statistical error of the d = 2000 curve, and no gap is
@@ -106,8 +123,9 @@ def test_finite_size_allowance_is_small_and_measured():
     assert checked >= 5 * len(STUDY["points"])
 
 
+@pytest.mark.physics
 def test_reference_files_match_theory_table():
-    """The stored d = 2000 simulations agree with the THEORY.md section 8 table (0.005 Monte
+    """The stored d = 2000 simulations agree with the docs/theory.md §10 table (0.005 Monte
     Carlo error of the table, combined with the simulation's)."""
     table = {"gd": (1.481, 2.99, 0.207), "sgd": (0.803, 0.98, 0.350), "persistent_sgd": (0.916, 1.18, 0.318)}
     for point, expected in table.items():
@@ -129,6 +147,7 @@ def test_check_same_problem_names_the_parameter():
     assert error.value.parameter == "ridge" and "0.1" in str(error.value) and "0.2" in str(error.value)
 
 
+@pytest.mark.physics
 def test_z_score_formula(gd_theory):
     """z = |dmft - sim| / sqrt(se_dmft^2 + se_sim^2 + allowance^2), maximised over times."""
     simulation = load_simulation(DATA / "gd.h5")
@@ -148,6 +167,7 @@ def test_z_score_formula(gd_theory):
     assert compare(gd_theory, shifted, allowance=allowance).row("m").max_z == pytest.approx(expected)
 
 
+@pytest.mark.physics
 def test_compare_flags_a_wrong_theory():
     """A DMFT solution of a different ridge, presented as the same problem, disagrees."""
     problem = dmft.Problem.from_flat(algorithm="gd", steps=30)
@@ -166,6 +186,7 @@ def test_compare_flags_a_wrong_theory():
 # ----------------------------------------------------------------------------- the command line
 
 
+@pytest.mark.physics
 def test_cli_compare_agrees_with_reference(gd_theory_file, tmp_path):
     simulation = load_simulation(DATA / "gd.h5")
     comparison, _, _ = compare_files(gd_theory_file, DATA / "gd.h5")
@@ -179,6 +200,7 @@ def test_cli_compare_agrees_with_reference(gd_theory_file, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 20_000
 
 
+@pytest.mark.physics
 def test_cli_compare_exits_1_on_a_shifted_file(gd_theory_file, tmp_path):
     shifted = tmp_path / "shifted.h5"
     shutil.copy(DATA / "gd.h5", shifted)
@@ -193,8 +215,8 @@ def test_cli_compare_exits_1_on_a_shifted_file(gd_theory_file, tmp_path):
     assert "DISAGREE" in outcome.output
 
 
-def test_cli_compare_refuses_different_problems(gd_theory_file):
-    outcome = CliRunner().invoke(main, ["compare", str(gd_theory_file), str(DATA / "sgd.h5")])
+def test_cli_compare_refuses_different_problems(gd_quick_file):
+    outcome = CliRunner().invoke(main, ["compare", str(gd_quick_file), str(DATA / "sgd.h5")])
     assert outcome.exit_code == 2
     lines = outcome.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: algorithm:") and "different problems" in lines[0]
@@ -210,14 +232,14 @@ def test_cli_compare_refuses_a_different_step_count(tmp_path):
 
 
 @pytest.mark.parametrize("swap", [False, True])
-def test_cli_compare_bad_files(gd_theory_file, tmp_path, swap):
-    files = [str(DATA / "gd.h5"), str(gd_theory_file)] if swap else [str(gd_theory_file), str(tmp_path / "no.h5")]
+def test_cli_compare_bad_files(gd_quick_file, tmp_path, swap):
+    files = [str(DATA / "gd.h5"), str(gd_quick_file)] if swap else [str(gd_quick_file), str(tmp_path / "no.h5")]
     outcome = CliRunner().invoke(main, ["compare", *files])
     assert outcome.exit_code == 2
     assert len(outcome.output.strip().splitlines()) == 1
     assert ("not a `dmft solve` result" if swap else "no such file") in outcome.output
 
 
-def test_cli_compare_rejects_bad_max_z(gd_theory_file):
-    outcome = CliRunner().invoke(main, ["compare", str(gd_theory_file), str(DATA / "gd.h5"), "--max-z", "0"])
+def test_cli_compare_rejects_bad_max_z(gd_quick_file):
+    outcome = CliRunner().invoke(main, ["compare", str(gd_quick_file), str(DATA / "gd.h5"), "--max-z", "0"])
     assert outcome.exit_code == 2 and "max_z" in outcome.output

@@ -173,6 +173,7 @@ def langevin():
     return {dt: langevin_runs(dt) for dt in (0.1, 0.05)}
 
 
+@pytest.mark.physics
 def test_dmft_langevin_gives_T_up_to_order_dt(langevin):
     # Equilibrium FDT is a line through the origin: fit Delta C = T chi.
     est = {dt: fdt.effective_temperature_from_runs(runs, through_origin=True) for dt, runs in langevin.items()}
@@ -181,7 +182,7 @@ def test_dmft_langevin_gives_T_up_to_order_dt(langevin):
         assert e.stationarity.stationary, e.stationarity.reason
         assert e.stationarity.error_kind == "runs" and "from the spread of the runs' drifts" in e.describe()
         assert e.stderr_method.startswith("jackknife") and 0 < e.T_eff_stderr < 0.01
-        # THEORY.md 6: the O(dt) error is 2% at dt = 0.05 with lam = 0.5, so 4% at dt = 0.1.
+        # docs/theory.md §6: the O(dt) error is 2% at dt = 0.05 with lam = 0.5, so 4% at dt = 0.1.
         allowed = 0.02 * T_LANGEVIN * dt / 0.05
         assert abs(e.T_eff - T_LANGEVIN) < allowed + z * e.T_eff_stderr, f"dt={dt}: {e.T_eff} +- {e.T_eff_stderr}"
     # The deviation shrinks with dt, significantly ...
@@ -196,6 +197,7 @@ def test_dmft_langevin_gives_T_up_to_order_dt(langevin):
     assert abs(richardson - T_LANGEVIN) < second_order + z * error, (richardson, error)
 
 
+@pytest.mark.physics
 def test_too_few_runs_for_their_spread_accept_equilibrium(langevin):
     # The per-entry bound that replaces the spread of 2-3 runs' drifts (test_two_runs_still_see_a_drift)
     # must not refuse a stationary process: every pair and triple of the independent runs.
@@ -229,6 +231,7 @@ def test_mean_of_runs_gives_per_entry_errors_from_their_spread():
     assert pooled.full_self_overlap is None and pooled.full_self_overlap_stderr is None
 
 
+@pytest.mark.physics
 def test_runs_kept_in_a_result_give_the_jackknife(langevin):
     # The hook for the proposed core change: a Result carrying its per-subpopulation C and R.
     runs = langevin[0.1]
@@ -248,6 +251,7 @@ def test_runs_kept_in_a_result_give_the_jackknife(langevin):
     assert bound.T_eff_stderr > direct.T_eff_stderr
 
 
+@pytest.mark.physics
 def test_teff_table_tracks_the_langevin_temperature(tmp_path):
     temperatures = (0.25, 0.5)
     solutions = []
@@ -258,7 +262,7 @@ def test_teff_table_tracks_the_langevin_temperature(tmp_path):
     assert list(table["value"]) == list(temperatures) and set(table["label"]) == {"gd"}
     assert table["stationary"].all()
     z = z_threshold(4, comparisons=2)
-    # O(dt) at dt = 0.1: within 4% (THEORY.md 6), plus Monte Carlo error.
+    # O(dt) at dt = 0.1: within 4% (docs/theory.md §6), plus Monte Carlo error.
     assert np.all(np.abs(table["T_eff"] / table["value"] - 1) < 0.04 + z * table["T_eff_stderr"] / table["value"])
     ax = plot_teff_table(table, "temperature", tmp_path / "table.png")
     assert (tmp_path / "table.png").stat().st_size > 0 and ax.get_xlabel() == "temperature"
@@ -311,6 +315,7 @@ def test_cli_refuses_files_that_are_not_dmft_outputs(tmp_path):
         assert outcome.exit_code == 2 and message in outcome.output and outcome.output.count("\n") == 1
 
 
+@pytest.mark.physics
 def test_cli_prints_json_plots_and_stores(tmp_path, langevin):
     path = tmp_path / "langevin.h5"
     dmft.save(workflows.combine_runs(langevin[0.1]), path)
@@ -341,6 +346,7 @@ def test_cli_prints_json_plots_and_stores(tmp_path, langevin):
 # ----------------------------------------------------------------------------- simulations
 
 
+@pytest.mark.physics
 def test_simulation_file_is_read_in_the_fixed_reference_form(tmp_path):
     from dmft.simulate import SimulationOptions, simulate
 
@@ -357,7 +363,7 @@ def test_simulation_file_is_read_in_the_fixed_reference_form(tmp_path):
     assert abs(summary["T_eff"] - T_LANGEVIN) < 0.04 * T_LANGEVIN + 3 * summary["T_eff_stderr"]
 
 
-@pytest.mark.slow
+@pytest.mark.physics
 def test_persistent_sgd_teff_dmft_agrees_with_simulations():
     # Under-parametrized point (alpha = 2, lam = 0.5 for a quick stationary state), persistent SGD b = 0.3, tau = 2.
     from dmft.simulate import SimulationOptions, simulate
@@ -374,7 +380,7 @@ def test_persistent_sgd_teff_dmft_agrees_with_simulations():
     measured = fdt.effective_temperature_from_runs(simulations)
     assert theory.window == measured.window and theory.stationarity.stationary and measured.stationarity.stationary
     assert theory.T_eff > 5 * theory.T_eff_stderr and measured.T_eff > 5 * measured.T_eff_stderr  # a real signal
-    # Finite-d corrections are O(1/d) (THEORY.md 8: ~1% at d = 1000), well below these error bars (~5%).
+    # Finite-d corrections are O(1/d) (docs/theory.md §10: ~1% at d = 1000), well below these error bars (~5%).
     z = z_threshold(runs)
     difference = theory.T_eff - measured.T_eff
     assert abs(difference) < z * math.hypot(theory.T_eff_stderr, measured.T_eff_stderr), (theory.T_eff, measured.T_eff)

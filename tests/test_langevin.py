@@ -45,7 +45,7 @@ def test_langevin_is_stationary_at_long_times(runs):
 
 def test_fdt_slope_is_one_over_T_up_to_order_dt(runs):
     t_coarse, t_fine = fdt_temperature(runs[0.1]), fdt_temperature(runs[0.05])
-    # THEORY.md section 6: 2% at dt = 0.05 with ridge 0.5; the error is O(dt): halving dt halves it.
+    # docs/theory.md §6: 2% at dt = 0.05 with ridge 0.5; the error is O(dt): halving dt halves it.
     assert abs(t_fine / T - 1) < 0.03
     assert abs(t_fine - T) < abs(t_coarse - T)
     # Richardson extrapolation removes the O(dt) term: what remains is O(dt^2) and Monte Carlo.

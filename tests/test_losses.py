@@ -56,7 +56,7 @@ def test_vectorised_softplus_and_sigmoid_match_libm_within_a_few_ulp(fastmath):
     import numba
 
     from dmft.losses import _softplus_and_sigmoid, softplus_and_sigmoid_rows
-    from dmft.solvers.kernels import FAST
+    from dmft.solvers.kernels.layout import FAST
 
     @numba.njit(error_model="numpy", fastmath=FAST if fastmath else False)
     def rows(x):

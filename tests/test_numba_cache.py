@@ -9,7 +9,8 @@ import numpy as np
 
 import dmft
 from dmft._numba_cache import NUMBA_SOURCES, STAMP_NAME, clear_stale_caches, numba_cache_dirs
-from dmft.solvers import kernels
+from dmft.solvers.kernels.cholesky import cholesky_row, diagonal_blocks
+from dmft.solvers.kernels.triangles import packed_size
 
 SOURCES = ("helpers.py", "inner/kernels.py")
 
@@ -79,7 +80,7 @@ def test_only_the_package_own_functions_name_its_cache_dirs(tmp_path, monkeypatc
     package = tmp_path / "otherpkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "kern.py").write_text("import numba\nfrom dmft.solvers.kernels import packed_row\n\n"
+    (package / "kern.py").write_text("import numba\nfrom dmft.solvers.kernels.triangles import packed_row\n\n"
                                      "@numba.njit(cache=True)\ndef own(x):\n    return x\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert numba_cache_dirs("otherpkg", ("kern.py",)) == {package / "__pycache__"}
@@ -94,12 +95,12 @@ from pathlib import Path
 import numpy as np
 import dmft
 from dmft._numba_cache import STAMP_NAME, numba_cache_dirs
-from dmft.solvers import kernels
+from dmft.solvers.kernels.triangles import packed_row
 root = Path(sys.argv[1])
 dirs = numba_cache_dirs("dmft")
 assert dirs and all(root in path.parents for path in dirs), dirs
 if sys.argv[2] == "compile":
-    kernels.packed_row(np.zeros(10), 2)
+    packed_row(np.zeros(10), 2)
     found = [path for path in root.rglob("*.nbi") if path.parent in dirs]
     assert found, list(root.rglob("*"))
     for path in dirs:
@@ -118,10 +119,25 @@ print("ok")
 
 def test_the_package_clears_the_directories_numba_caches_its_kernels_in():
     package = Path(dmft.__file__).parent
-    kernels.cholesky_row(np.eye(3), np.zeros(kernels.packed_size(3)), kernels.diagonal_blocks(3), 1, 1e-7)
+    cholesky_row(np.eye(3), np.zeros(packed_size(3)), diagonal_blocks(3), 1, 1e-7)
     cache_dirs = {(package / name).parent / "__pycache__" for name in NUMBA_SOURCES}
-    assert any(path.parent in cache_dirs for path in package.rglob("kernels.cholesky_row-*.nbi"))
+    assert any(path.parent in cache_dirs for path in package.rglob("cholesky.cholesky_row-*.nbi"))
     assert numba_cache_dirs("dmft") <= cache_dirs  # what the dispatchers say: beside the sources here
+
+
+def test_every_module_with_numba_functions_is_a_numba_source():
+    # The kernels are split over the modules of a package and inline each other's helpers:
+    # every module defining a numba function (cached or inlined) must be hashed, and the
+    # package's own module too, or an edit there would leave stale caches.
+    package = Path(dmft.__file__).parent
+    with_numba = set()
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        if "numba.njit" in text or "@njit" in text:
+            with_numba.add(path.relative_to(package).as_posix())
+    assert with_numba <= set(NUMBA_SOURCES), sorted(with_numba - set(NUMBA_SOURCES))
+    kernels = {path.relative_to(package).as_posix() for path in (package / "solvers" / "kernels").glob("*.py")}
+    assert kernels <= set(NUMBA_SOURCES) and "solvers/kernels/__init__.py" in kernels
 
 
 def test_importing_the_package_compiles_and_loads_no_numba_function():

@@ -1,4 +1,4 @@
-"""Over-parametrized regime (THEORY.md section 7): two-replica distance and gap distribution
+"""Over-parametrized regime (docs/theory.md §7): two-replica distance and gap distribution
 of the DMFT against two-replica simulations of the same algorithm.
 
 Random labels, square-hinge loss with margin kappa = 1, no ridge, alpha = 0.3: below the
@@ -45,6 +45,7 @@ def pair(request) -> tuple[dmft.Result, dmft.SimulationResult]:
     return theory, simulation
 
 
+@pytest.mark.physics
 def test_training_error_reaches_zero(pair):
     theory, simulation = pair
     # The regime under test: (almost) every training sample classified, on both sides.
@@ -52,6 +53,7 @@ def test_training_error_reaches_zero(pair):
     assert theory.train_error[0] > 0.4  # from a random start
 
 
+@pytest.mark.physics
 def test_distance_matches_the_two_replica_simulation(pair):
     theory, simulation = pair
     if theory.problem.algorithm.name == "gd":
@@ -65,6 +67,7 @@ def test_distance_matches_the_two_replica_simulation(pair):
 
 
 @pytest.mark.parametrize("step", GAP_STEPS)
+@pytest.mark.physics
 def test_gap_distribution_matches_the_simulation(pair, step):
     theory, simulation = pair
     result = compare_gaps(groups_of(theory, step), groups_of(simulation, step * DT), step * DT)
@@ -77,6 +80,7 @@ def test_gap_distribution_matches_the_simulation(pair, step):
     assert shifted.max_z > family_threshold(len(CDF_LEVELS), shifted.degrees_of_freedom + 1)
 
 
+@pytest.mark.physics
 def test_compare_reports_and_draws_the_gaps(pair, tmp_path):
     theory, simulation = pair
     names = [row.name for row in compare(theory, simulation).rows]
@@ -116,6 +120,7 @@ def test_split_refuses_sizes_that_do_not_add_up():
         split(np.arange(10), [4, 4])
 
 
+@pytest.mark.physics
 def test_gap_summaries_are_written_beside_the_gaps(pair, tmp_path):
     import h5py
 

@@ -1,10 +1,10 @@
-"""Two-replica DMFT (THEORY.md section 7): exact zero for GD, exact Langevin distance, methods agree."""
+"""Two-replica DMFT (docs/theory.md §7): exact zero for GD, exact Langevin distance, methods agree."""
 
 import numpy as np
 import pytest
 
 import dmft
-from dmft.solvers import kernels
+from dmft.solvers.population import THREADED_RUN_WORK
 from exact_square_gd import exact_square_gd
 from stats import max_z, z_threshold
 
@@ -18,14 +18,14 @@ def over_parametrized(algorithm, **changes):
     return dmft.Problem.from_flat(**{**base, **changes})
 
 
-# 2000 samples run the serial kernel; 20000 reach the threaded one from step 9 on
-# (kernels.PARALLEL_THRESHOLD), whose fast-math code once made the replicas differ in the
-# last bit. Double precision, because float32 paths hide such differences for many steps.
+# 2000 samples run the serial kernel; 20000 (two populations of 10^4 over 41 steps:
+# THREADED_RUN_WORK) reach the threaded one from step 19 on, whose fast-math code once made
+# the replicas differ in the last bit. Double precision, because float32 paths hide such differences for many steps.
 @pytest.mark.parametrize("method, samples, steps, precision", [
-    ("march", 2000, 60, "single"), ("iterate", 2000, 60, "single"), ("march", 20_000, 20, "double"),
+    ("march", 2000, 60, "single"), ("iterate", 2000, 60, "single"), ("march", 20_000, 40, "double"),
     ("march", 2000, 60, "compact")])
 def test_gd_at_zero_temperature_has_exactly_zero_distance(method, samples, steps, precision):
-    reaches_threads = samples * (steps + 1) >= kernels.PARALLEL_THRESHOLD
+    reaches_threads = samples // 2 * (steps + 1) >= THREADED_RUN_WORK
     assert reaches_threads == (samples == 20_000)  # the cases still cover both kernels
     result = dmft.solve(over_parametrized("gd", steps=steps),
                         dmft.SolverOptions(samples=samples, subpopulations=2, replicas=2, method=method,

@@ -1,4 +1,4 @@
-"""The finite-d simulator: options, reproducibility, responses, THEORY.md numbers, FDT, storage, CLI."""
+"""The finite-d simulator: options, reproducibility, responses, reference numbers (docs/theory.md §10), FDT, storage, CLI."""
 
 from __future__ import annotations
 
@@ -116,6 +116,7 @@ def test_shapes_and_conventions():
     assert np.all(np.isnan(simulate(problem, small(seeds=1)).stderr["m"]))
 
 
+@pytest.mark.physics
 def test_test_error_is_the_closed_form_of_each_run():
     problem = dmft.Problem.from_flat(dataset="gmm3", rho=0.6, theta=0.5, loss="square", algorithm="gd", steps=10)
     result = simulate(problem, small(seeds=1))
@@ -125,6 +126,7 @@ def test_test_error_is_the_closed_form_of_each_run():
 # ----------------------------------------------------------------------------- responses
 
 
+@pytest.mark.physics
 def test_response_normalisation_and_integrated_response():
     """R[j+1, j] = 1, chi[j+1, j] = dt, and the constant-field run integrates the pulses:
     chi[k, j] = dt sum_{i=j}^{k-1} R[k, i] (exact for the linearised runs)."""
@@ -142,6 +144,7 @@ def test_response_normalisation_and_integrated_response():
     assert result.R[-1, 0] < 0.99
 
 
+@pytest.mark.physics
 def test_finite_field_twins_agree_with_linearised_runs():
     """Twin runs with a finite field eps differ from the eps -> 0 limit by O(eps)."""
     problem = dmft.Problem.from_flat(algorithm="sgd", temperature=0.1, steps=15)
@@ -156,9 +159,10 @@ def test_finite_field_twins_agree_with_linearised_runs():
     assert np.max(np.abs(twin.R - tangent.R)) > 0  # genuinely a different computation
 
 
+@pytest.mark.physics
 def test_langevin_equilibrium_fdt():
     """Langevin at temperature T, ridge > 0: late times are stationary and in equilibrium, so
-    chi[k, j] = (C[k, k] - C[k, j]) / T (THEORY.md section 6).
+    chi[k, j] = (C[k, k] - C[k, j]) / T (docs/theory.md §6).
 
     FDT holds at any d for the trace-normalised quantities, so d is small and the
     statistics come from seeds (each simulated alone: per-seed residuals give an exact
@@ -212,7 +216,7 @@ def test_replicas_distance():
     np.testing.assert_allclose(single.m, sgd.m, rtol=1e-12, atol=1e-14)
 
 
-# ----------------------------------------------------------------------------- THEORY.md section 8
+# ----------------------------------------------------------------------------- docs/theory.md §10
 
 
 SECTION_8 = [  # algorithm options, k, m_k, C[k,k], training loss
@@ -223,9 +227,10 @@ SECTION_8 = [  # algorithm options, k, m_k, C[k,k], training loss
 
 
 @pytest.mark.parametrize("options, m, overlap, loss", SECTION_8, ids=["gd", "sgd", "persistent-sgd"])
+@pytest.mark.physics
 def test_reproduces_theory_reference_numbers(options, m, overlap, loss):
     """Within 4 combined standard errors: the simulation's, the table's Monte Carlo error
-    (0.005, THEORY.md), its rounding (half a unit of the last digit), and the O(1/d)
+    (0.005, docs/theory.md §10), its rounding (half a unit of the last digit), and the O(1/d)
     finite-size allowance measured by data/make_reference.py, scaled from d = 2000 to d."""
     d = 1000
     problem = dmft.Problem.from_flat(**CANONICAL, **options)

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 import dmft
-from dmft.solvers import kernels
-from dmft.solvers.population import ZETA_STEP, make_population
+from dmft.solvers.kernels import cholesky, draws, means, weight_side
+from dmft.solvers.kernels import population as population_kernels
+from dmft.solvers.kernels.means import chunk_means
+from dmft.solvers.kernels.paths import INT16_MAX, store_row
+from dmft.solvers.population import THREADED_RUN_WORK, ZETA_STEP, make_population
 from stats import max_z, z_threshold
 
 SUBPOPULATIONS = 8
@@ -65,7 +68,7 @@ def test_probe_and_exact_responses_agree_within_monte_carlo_error():
 def test_more_probes_reduce_response_noise():
     # One pass of the population over a fixed solution (same C, R, m): the batch-means
     # standard error of the off-diagonal response row must fall with the number of probes.
-    from dmft.solvers.march import PathFactors
+    from dmft.solvers.step import PathFactors
     from dmft.solvers.population import Population
     from dmft.solvers.weights import Trajectory
 
@@ -86,10 +89,11 @@ def test_more_probes_reduce_response_noise():
 
 
 def test_same_seed_same_numbers_whatever_the_thread_count():
-    # 2 x 10^4 samples: from k = 19 on, samples x (k + 1) passes PARALLEL_THRESHOLD and the
-    # threaded kernels run, so the parallel path is compared too.
-    problem = sgd_problem(steps=25)
-    assert 10_000 * 20 >= kernels.PARALLEL_THRESHOLD
+    # Two populations of 10^4 samples over 41 steps use the threaded kernels (THREADED_RUN_WORK)
+    # from k = 19 on, where samples x (k + 1) passes PARALLEL_THRESHOLD: the parallel path is
+    # compared too.
+    problem = sgd_problem(steps=40)
+    assert 10_000 * 41 >= THREADED_RUN_WORK and 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
     threads = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
@@ -105,12 +109,14 @@ def test_same_seed_same_numbers_whatever_the_thread_count():
 
 
 @pytest.mark.parametrize("name", ["population_step_probe", "population_step_exact", "population_step_two_replicas",
-                                  "advance_weight_rows"])
+                                  "advance_weight_rows", "draw_step", "chunk_means", "cholesky_row"])
 def test_serial_kernels_are_separate_compilations(name):
     # numba names cache files after the Python function and does not key them on
     # `parallel`: two compilations of one function shared a cache entry, and the threaded
     # kernel silently ran the serial code. Each must have its own cache file and options.
-    parallel, serial = getattr(kernels, name), getattr(kernels, f"{name}_serial")
+    modules = {"advance_weight_rows": weight_side, "draw_step": draws, "chunk_means": means, "cholesky_row": cholesky}
+    module = modules.get(name, population_kernels)
+    parallel, serial = getattr(module, name), getattr(module, f"{name}_serial")
     assert parallel.targetoptions.get("parallel") is True and not serial.targetoptions.get("parallel")
     assert parallel._cache._cache_file._index_name != serial._cache._cache_file._index_name
 
@@ -135,9 +141,9 @@ def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
     # loads from its cache (callees inlined or not): a non-inlined helper once made a cold
     # run differ in the last bit from every warm one (233 of the 41 x 41 elements of C).
     # Double precision, so that differences are not rounded away in the float32 paths;
-    # 20000 samples reach the threaded kernels from step 9 on. Run in subprocesses with
-    # their own, first empty, cache directory.
-    assert 20_000 * 10 >= kernels.PARALLEL_THRESHOLD
+    # two populations of 10^4 samples reach the threaded kernels from step 19 on. Run in
+    # subprocesses with their own, first empty, cache directory.
+    assert 10_000 * 41 >= THREADED_RUN_WORK and 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
     outputs = [tmp_path / "fresh.npz", tmp_path / "cached.npz"]
     for output in outputs:
@@ -302,11 +308,11 @@ def test_probe_kernel_gives_the_same_bits_for_any_grouping_of_its_chunks(precisi
                arrays["acc_response"], arrays["acc_obs"], arrays["h"], arrays["sums"], arrays["scratch"], groups)
         return arrays
 
-    reference = step(kernels.population_step_probe_serial, 1)
+    reference = step(population_kernels.population_step_probe_serial, 1)
     assert np.all(np.isfinite(reference["acc_gamma"][:, : k + 1]))
     assert np.count_nonzero(reference["acc_response"][:, first:k]) > 0
     for groups in (1, 2, 3, 5, 11):
-        arrays = step(kernels.population_step_probe, groups)
+        arrays = step(population_kernels.population_step_probe, groups)
         for name in mutable:
             np.testing.assert_array_equal(arrays[name], reference[name], err_msg=f"{name}, {groups} groups")
 
@@ -336,9 +342,9 @@ def test_compact_rows_are_within_half_a_quantum_of_the_values(magnitude):
     values[5] = 0.0
     original = values.copy()
     stored, scales = np.zeros((2, 64), dtype=np.int16), np.zeros(2)
-    kernels._store_row(1, 64, values, stored, scales, True)
-    quantum = np.abs(original).max() / kernels.INT16_MAX
-    assert scales[1] == quantum and np.abs(stored[1]).max() == kernels.INT16_MAX
+    store_row(1, 64, values, stored, scales, True)
+    quantum = np.abs(original).max() / INT16_MAX
+    assert scales[1] == quantum and np.abs(stored[1]).max() == INT16_MAX
     assert np.all(np.abs(values - original) <= quantum / 2 * (1 + 1e-12))
     np.testing.assert_array_equal(values, stored[1] * scales[1])
     assert values[5] == 0.0
@@ -349,10 +355,10 @@ def test_compact_rows_carry_a_non_finite_value_into_the_scale_and_zero_rows_stay
     # The solver detects a divergence by NaN reaching C or m: a compact row must pass it on.
     stored, scales = np.zeros((1, 4), dtype=np.int16), np.zeros(1)
     values = np.array([1.0, bad, -2.0, 0.5])
-    kernels._store_row(0, 4, values, stored, scales, True)
+    store_row(0, 4, values, stored, scales, True)
     assert np.isnan(scales[0]) and np.all(np.isnan(values))
     values = np.zeros(4)
-    kernels._store_row(0, 4, values, stored, scales, True)
+    store_row(0, 4, values, stored, scales, True)
     assert scales[0] == 0.0 and np.all(values == 0.0) and np.all(stored == 0)
 
 
@@ -375,7 +381,7 @@ def test_mean_and_standard_error_over_subpopulations_match_the_runs(subpopulatio
 @pytest.mark.parametrize("n_rows, n_chunks, k", [(1, 1, 0), (2, 3, 0), (2, 40, 700), (3, 157, 1500)])
 @pytest.mark.parametrize("with_errors", [False, True])
 def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_rows, n_chunks, k, with_errors):
-    # kernels.chunk_means (threaded over rows and blocks of 512 columns) against chunk after
+    # kernels.means.chunk_means (threaded over rows and blocks of 512 columns) against chunk after
     # chunk in numpy, then divided by the samples and scaled by alpha Delta: the same bits.
     # Its batch-means standard errors against numpy's, from chunk sums weighted by the
     # chunks' sizes (the last chunk of another size): the same bits too.
@@ -384,7 +390,7 @@ def test_kernel_rows_are_the_chunk_sums_added_in_chunk_order(n_rows, n_chunks, k
     sizes[-1] = 10_000 - 64 * (n_chunks - 1)
     out = np.full((n_rows, 1501), np.nan)
     stderr = np.full((n_rows if with_errors else 0, 1501), np.nan)
-    kernels.chunk_means(acc, k, sizes, 0.7, out, stderr)
+    chunk_means(acc, k, sizes, 0.7, out, stderr)
     for r, sums in enumerate(acc[:, :, : k + 1]):
         total = np.zeros(k + 1)
         for chunk in sums:

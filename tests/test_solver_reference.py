@@ -1,4 +1,4 @@
-"""The march against THEORY.md section 8 (checked there against d = 1000 simulations)."""
+"""The march against docs/theory.md §10 (checked there against d = 1000 simulations)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 import dmft
 from stats import z_threshold
 
-# (algorithm options, step k, m_k, C[k,k], training loss); THEORY.md: MC error about 0.005 each.
+# (algorithm options, step k, m_k, C[k,k], training loss); docs/theory.md §10: MC error about 0.005 each.
 REFERENCE = [
     (dict(algorithm="gd"), 60, 1.481, 2.99, 0.207),
     (dict(algorithm="sgd", batch_fraction=0.3), 60, 0.803, 0.98, 0.350),
@@ -25,7 +25,7 @@ def test_march_reproduces_reference_numbers(algorithm, k, m_ref, C_ref, loss_ref
                                      dt=0.1, init_variance=1.0, steps=k, **algorithm)
     result = dmft.solve(problem, dmft.SolverOptions(samples=16_000, subpopulations=SUBPOPULATIONS, seed=1,
                                                     precision=precision))
-    # Reference error: THEORY's 0.005 at 1e4 samples, scaled for C, whose spread is ~3x larger.
+    # Reference error: docs/theory.md §10's 0.005 at 1e4 samples, scaled for C, whose spread is ~3x larger.
     checks = [
         ("m", result.m[k], result.stderr["m"][k], m_ref, REFERENCE_ERROR),
         ("C", result.C[k, k], result.stderr["C"][k, k], C_ref, 3 * REFERENCE_ERROR),

@@ -16,7 +16,8 @@ import pytest
 from scipy import stats
 
 import dmft
-from dmft.solvers import kernels, streams
+from dmft.solvers import streams
+from dmft.solvers.kernels.draws import draw_step, draw_step_serial
 from dmft.solvers.population import ZETA_STEP, make_population
 
 
@@ -110,7 +111,7 @@ def _draws(algorithm, steps, samples=6000, chunk_size=256, precision="single", s
                                      dt=0.1, steps=steps)
     population = make_population(problem, samples, np.random.SeedSequence(5), probes=probes, chunk_size=chunk_size,
                                  precision=precision)
-    draw = kernels.draw_step_serial if serial else kernels.draw_step
+    draw = draw_step_serial if serial else draw_step
     selections = np.empty((steps + 1, samples))
     for k in range(steps + 1):
         draw(k, population.stream_key, 0, population.switching, population.zeta_step, population.zeta,
@@ -152,7 +153,7 @@ def _binomial_close(successes, trials, p):
 
 @pytest.mark.parametrize("algorithm, leave, join", [
     ("sgd", 0.7, 0.3),  # a fresh Bernoulli(b = 0.3) at every step
-    ("persistent-sgd", 0.1 * 0.7 / (0.3 * 0.5), 0.1 / 0.5),  # dt (1 - b) / (b tau), dt / tau (THEORY.md 1)
+    ("persistent-sgd", 0.1 * 0.7 / (0.3 * 0.5), 0.1 / 0.5),  # dt (1 - b) / (b tau), dt / tau (docs/theory.md §1)
 ])
 def test_selections_follow_the_algorithms_switching_law(algorithm, leave, join):
     _, _, _, s = _draws(algorithm, 40)

@@ -12,14 +12,16 @@ import numpy as np
 import pytest
 
 import dmft
-from dmft.solvers import kernels
+from dmft.solvers.kernels.cholesky import cholesky_row, diagonal_blocks
+from dmft.solvers.kernels.triangles import R_BLOCK, packed_size
+from dmft.solvers.kernels.weight_side import FOUR_ROWS_FROM, advance_weight_rows, advance_weight_rows_serial
 from dmft.solvers.march import march
 from dmft.solvers.population import make_population
 from dmft.solvers.weights import MIRROR_BLOCK, Trajectory, _mirror_lower
 
 # Five blocks, the last one partial; the rows of the last reach past FOUR_ROWS_FROM, so
 # the scatter passes run both one row and four rows per sweep.
-K_STEP = kernels.FOUR_ROWS_FROM + 37
+K_STEP = FOUR_ROWS_FROM + 37
 SIZE = K_STEP + 2
 
 
@@ -27,7 +29,7 @@ def weight_inputs(two_replicas: bool, seed: int = 0, window: int = SIZE, decay: 
                   langevin: float = 0.02, init_variance: float = 0.7) -> dict:
     """Random kernels, and weights up to step K_STEP that solve the weight side for them.
 
-    A, m and R follow THEORY's recursions in numpy; C (and C - C_ab) rows up to K_STEP its
+    A, m and R follow the recursions of docs/theory.md §2 in numpy; C (and C - C_ab) rows up to K_STEP its
     closed form, lower triangles only, as during a pass. With a memory window, K and R vanish
     more than ``window`` steps back (R then random).
     """
@@ -79,7 +81,7 @@ def solve_weights_in_numpy(inputs: dict, decay: float, dt: float, langevin: floa
 
 
 def by_rows(M: np.ndarray) -> np.ndarray:
-    """The lower triangle of square M stored by rows (kernels.packed_row)."""
+    """The lower triangle of square M stored by rows (kernels.triangles.packed_row)."""
     return M[np.tril_indices(M.shape[0])]  # row-major order: row 0, then row 1, ...
 
 
@@ -91,7 +93,7 @@ def square(packed: np.ndarray, n: int) -> np.ndarray:
 
 
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
-            init_variance: float = 0.7, kernel=kernels.advance_weight_rows, window: int = SIZE) -> dict:
+            init_variance: float = 0.7, kernel=advance_weight_rows, window: int = SIZE) -> dict:
     out = {name: value.copy() for name, value in inputs.items()}
     R_packed = by_rows(out["R"])
     kernel(k, window, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
@@ -101,7 +103,7 @@ def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1,
     return out
 
 
-@pytest.mark.parametrize("kernel", [kernels.advance_weight_rows, kernels.advance_weight_rows_serial],
+@pytest.mark.parametrize("kernel", [advance_weight_rows, advance_weight_rows_serial],
                          ids=["threaded", "serial"])
 @pytest.mark.parametrize("two_replicas", [False, True])
 # A window of 300 steps spans two blocks of rows and starts inside one.
@@ -141,8 +143,8 @@ def psd_with_null_directions(n: int, rank: int, seed: int = 1) -> np.ndarray:
 
 def factor(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = C.shape[0]
-    packed, blocks = np.zeros(kernels.packed_size(n)), kernels.diagonal_blocks(n)
-    pivots = np.array([kernels.cholesky_row(C, packed, blocks, k, 1e-8) for k in range(n)])
+    packed, blocks = np.zeros(packed_size(n)), diagonal_blocks(n)
+    pivots = np.array([cholesky_row(C, packed, blocks, k, 1e-8) for k in range(n)])
     return square(packed, n), pivots
 
 
@@ -228,13 +230,13 @@ def test_solved_covariances_and_kernels_are_exactly_symmetric(method, replicas):
 @pytest.mark.parametrize("precision, rows_type", [("single", np.float32), ("double", np.float64)])
 @pytest.mark.parametrize("replicas", [1, 2])
 def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas, precision, rows_type):
-    # THEORY's closed form of C (and C - C_ab) from the march's own R (as stored), Gamma_C
+    # The closed form of C (and C - C_ab) of docs/theory.md §2 from the march's own R (as stored), Gamma_C
     # (Gamma_C - Gamma_ab), A and m, in numpy, with SGD noise, Langevin noise, a ridge and a nonzero init
     # variance, over three blocks of rows: what the blocked, threaded kernel makes row by row.
     dt, temperature, init_variance = 0.1, 0.05, 0.7
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, ridge=0.2, dt=dt,
                                      temperature=temperature, init_variance=init_variance,
-                                     steps=2 * kernels.R_BLOCK + 40)
+                                     steps=2 * R_BLOCK + 40)
     population = make_population(problem, 2000, np.random.SeedSequence(5), replicas=replicas, precision=precision)
     traj = march(problem, population)
     A, m = traj.A, traj.m
@@ -254,8 +256,8 @@ def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas, prec
 def test_square_loss_gd_covariance_stays_positive_semidefinite():
     # Square-loss GD has smooth paths: C has numerical rank ~5 and most squared Cholesky
     # pivots are round-off. Over eight seeds, with the pivot threshold of 1e-8 of C[k,k]
-    # used before, four runs lost positive semi-definiteness (march.PIVOT_THRESHOLD); a
-    # recursion for the rows of C, tried instead of THEORY's closed form, failed too. The
+    # used before, four runs lost positive semi-definiteness (step.PIVOT_THRESHOLD); a
+    # recursion for the rows of C, tried instead of the closed form, failed too. The
     # pivots must stay non-negative to round-off, for every seed.
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="gd", loss="square", ridge=0.0, dt=0.1, steps=400)
     for seed in range(8):

@@ -11,7 +11,7 @@ import numpy as np
 from ..problem import Problem
 from ..result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .iterate import iterate
-from .kernels import R_BLOCK
+from .kernels.triangles import R_BLOCK
 from .march import march
 from ..options import SolverOptions
 from ..errors import ParameterError
@@ -80,7 +80,7 @@ class _RunningMean:
     """Welford's mean and variance over runs; entries that never vary get exactly zero error.
 
     The first value is kept, not copied: ``solve`` passes arrays of a finished run it no
-    longer uses. (At N = 4000 copying and zeroing the N x N arrays of one run took 1 s.)
+    longer uses, and copying N x N arrays is slow at large N.
     """
 
     def __init__(self) -> None:

@@ -1,4 +1,4 @@
-"""The classical outer fixed-point loop (THEORY.md section 2).
+"""The classical outer fixed-point loop (docs/theory.md §2).
 
 Given kernels on the whole window: compute the weight side, sample fresh paths, estimate
 new kernels, mix old and new with damping, repeat until the change is within Monte
@@ -15,8 +15,8 @@ from typing import Callable
 import numpy as np
 
 from ..problem import Problem
-from .march import PathFactors
 from .population import Population
+from .step import PathFactors, step
 from .weights import Trajectory, advance_weights, square_zeros
 
 
@@ -69,15 +69,9 @@ def iterate(
         new = Trajectory.start(problem, replicas, memory_steps, R_rows_type)
         gamma_se, response_se = square_zeros(n + 1), square_zeros(n + 1)  # written a row per step, as traj's
         for k in range(n + 1):
-            L_rows = factors.rows(k)
-            population.draw(k)
-            row = population.step(k, L_rows, traj.R[k, :k], traj.m[k], with_errors=True, first=traj.memory_start(k))
-            new.set_kernel_row(k, row.gamma, row.response, row.mu_hat, row.gamma_minus)
+            row = step(k, factors, population, traj, new, gap_steps, with_errors=True)
             gamma_se[k, : k + 1] = row.gamma_stderr
             response_se[k, : k + 1] = row.response_stderr
-            traj.train_loss[k], traj.train_error[k] = row.train_loss, row.train_error
-            if k in gap_steps or k == n:
-                traj.gaps[k] = population.gaps()
         new.symmetrize()
         residual, relative = _change(traj, new, gamma_se, response_se, damping)
         report.residual.append(residual)

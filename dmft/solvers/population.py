@@ -1,4 +1,4 @@
-"""The Monte Carlo population of effective samples (THEORY.md section 2).
+"""The Monte Carlo population of effective samples (docs/theory.md §2).
 
 Holds the random draws (labels, selection paths, Gaussian innovations, probes) and the
 sample paths, and advances them one step at a time given the rows of L (Cholesky factor
@@ -16,7 +16,13 @@ import numpy as np
 from ..losses import loss_terms_array
 from ..options import DEFAULT_PRECISION
 from ..problem import Problem
-from . import kernels, streams
+from . import streams
+from .kernels.draws import DRAW_PARALLEL_THRESHOLD, draw_step, draw_step_serial
+from .kernels.layout import N_OBS, N_SCRATCH, N_SUMS, OBS_ERROR, OBS_LOSS, OBS_MU_HAT, QUANTIZE, pack_params
+from .kernels.means import chunk_means, chunk_means_serial
+from .kernels.population import (PARALLEL_THRESHOLD, population_step_exact, population_step_exact_serial,
+                                 population_step_probe, population_step_probe_serial, population_step_two_replicas,
+                                 population_step_two_replicas_serial)
 
 # Resolution of the stored innovations zeta except in double precision (int8 units), and
 # the factor that makes the rounded innovations' variance exactly 1 again: rounding a
@@ -29,11 +35,16 @@ ZETA_STEP = 2.0**-4
 ZETA_UNIT = ZETA_STEP / math.sqrt(1.0 + ZETA_STEP**2 / 12.0)
 # Storage type of the sample paths f and lam du for each precision option.
 PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
-# Type of the streaming sums over the stored paths with probe responses (kernels' module
-# docstring); exact responses sum in float64.
+# Type of the streaming sums over the stored paths with probe responses (kernels.layout);
+# exact responses sum in float64.
 SUM_TYPES = {"double": np.float64, "single": np.float32, "compact": np.float32}
 # Rows of Population.acc_rows and Population.kernel_rows.
 GAMMA, RESPONSE, GAMMA_MINUS = range(3)
+# A population uses the threaded kernels only if its last step's work, samples x (N + 1),
+# reaches this: in a smaller run only the last steps would pass PARALLEL_THRESHOLD, and
+# threads save it less than compiling the threaded kernels costs a first run (most of
+# its compile time). The numbers are the same either way.
+THREADED_RUN_WORK = 2 * PARALLEL_THRESHOLD
 
 
 def draw_scheme(precision: str) -> str:
@@ -74,7 +85,7 @@ class Population:
         rng = np.random.default_rng(seed)
         n, steps = samples, problem.steps + 1
         ds, loss, algorithm = problem.dataset, problem.loss, problem.algorithm
-        self.params, self.codes = kernels.pack_params(
+        self.params, self.codes = pack_params(
             problem.dt, ds.delta, algorithm.gradient_divisor, loss.margin, loss.sharpness, ds.theta,
             loss.code, ds.readout_code, quantize=precision == "compact",
         )
@@ -84,7 +95,7 @@ class Population:
         self.stream_key = rng.integers(0, 2**32, size=2, dtype=np.uint64)  # Philox4x32's two key words
         self.switching = np.array(algorithm.switching_probabilities(problem.dt))
         self.selection = np.zeros(n)
-        # Chunk-major, time-major storage (see kernels): array[chunk, ..., j, s] holds sample
+        # Chunk-major, time-major storage (kernels.layout): array[chunk, ..., j, s] holds sample
         # chunk_starts[chunk] + s at step j; the last chunk is padded to the common width.
         self.chunk_starts = np.append(np.arange(0, n, chunk_size), n).astype(np.int64)
         n_chunks = self.chunk_starts.shape[0] - 1
@@ -92,7 +103,7 @@ class Population:
         # Paths are stored in `precision` (PATH_TYPES; fewer bytes, less of the memory traffic
         # that bounds the march) and summed over in SUM_TYPES; Gamma_C and the observables
         # are accumulated in float64. Compact paths are block floating point: int16 with one
-        # scale per chunk and step (kernels._store_row); the other precisions keep scales of
+        # scale per chunk and step (kernels.paths.store_row); the other precisions keep scales of
         # 1. Probes are Rademacher signs (int8): unbiased like Gaussian probes, with the
         # smallest variance.
         self.dtype = PATH_TYPES[precision]
@@ -120,21 +131,22 @@ class Population:
         self.h = np.zeros(n)
         self.chunk_sizes = np.diff(self.chunk_starts).astype(float)
         # Per-chunk sums of the kernel rows, stacked so that one call turns them all into
-        # means (kernels.chunk_means); the kernels fill them through the views.
+        # means (kernels.means.chunk_means); the kernels fill them through the views.
         self.acc_rows = np.zeros((self.n_kernel_rows, n_chunks, steps))
         self.acc_gamma, self.acc_response = self.acc_rows[GAMMA], self.acc_rows[RESPONSE]
-        self.acc_obs = np.zeros((n_chunks, kernels.N_OBS))
-        self.sums = np.zeros((n_chunks, kernels.N_SUMS + self.replicas * self.probes.shape[1], width),
+        self.acc_obs = np.zeros((n_chunks, N_OBS))
+        self.sums = np.zeros((n_chunks, N_SUMS + self.replicas * self.probes.shape[1], width),
                              dtype=self.sum_dtype)
-        self.scratch = np.zeros((n_chunks, kernels.N_SCRATCH, width))
+        self.scratch = np.zeros((n_chunks, N_SCRATCH, width))
         # The kernel rows of the last step and their standard errors (KernelRow's arrays are
         # views of these; the errors only when asked for, by the fixed-point loop).
         self.kernel_rows = np.zeros((self.n_kernel_rows, steps))
         self.kernel_stderrs = np.zeros((self.n_kernel_rows, steps))
         # The probe kernel's groups of chunks, serial and threaded, with numba's thread count
         # read once: read at every step, after the kernel's passes had evicted the
-        # interpreter's data from the caches, it took 20 us (0.08 s of a march of 4000 steps).
+        # interpreter's data from the caches, it was slow.
         self.chunk_groups = (self._chunk_groups(False), self._chunk_groups(True))
+        self.threaded = n * steps >= THREADED_RUN_WORK
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = DEFAULT_PRECISION) -> int:
@@ -151,8 +163,8 @@ class Population:
 
     def _draw_step(self, k: int, replica: int, zeta: np.ndarray, probes: np.ndarray, selection: np.ndarray) -> None:
         """Store zeta_k and the probes pi_k of one replica, and advance its selection to s(k)."""
-        parallel = self.samples >= kernels.DRAW_PARALLEL_THRESHOLD
-        draw = kernels.draw_step if parallel else kernels.draw_step_serial
+        parallel = self.threaded and self.samples >= DRAW_PARALLEL_THRESHOLD
+        draw = draw_step if parallel else draw_step_serial
         draw(k, self.stream_key, replica, self.switching, self.zeta_step, zeta, probes, selection)
 
     def step(self, k: int, L_rows: tuple[np.ndarray, ...], R_row: np.ndarray, m_k: float,
@@ -168,28 +180,30 @@ class Population:
                 self.selection, self.zeta, self.f, self.f_scale)
         accumulators = (self.chunk_starts, self.acc_gamma, self.acc_response, self.acc_obs, self.h, self.sums,
                         self.scratch)
-        parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
+        parallel = self.parallel(k)
         if self.response == "probe":
-            step = kernels.population_step_probe if parallel else kernels.population_step_probe_serial
+            step = population_step_probe if parallel else population_step_probe_serial
             groups = self.chunk_groups[parallel]
             step(*args, self.probes, self.tangents, self.tangents_scale, *accumulators, groups)
         else:
-            step = kernels.population_step_exact if parallel else kernels.population_step_exact_serial
+            step = population_step_exact if parallel else population_step_exact_serial
             step(*args, self.probes, self.tangents, *accumulators)
         return self._kernel_row(k, with_errors=with_errors)
 
+    def parallel(self, k: int) -> bool:
+        """Whether step k runs on the threaded kernels (the same numbers either way)."""
+        return self.threaded and self.samples * (k + 1) >= PARALLEL_THRESHOLD
+
     def _chunk_groups(self, parallel: bool) -> int:
         """Groups of chunks of the probe kernel, each pipelined (a chunk's column sums run in
-        the next one's pass over the past: ``kernels.population_step_probe``).
+        the next one's pass over the past: ``kernels.population.population_step_probe``).
 
         Compact paths: one group per thread. The others: one per chunk, no pipeline. Their f
         blocks are twice as large and, re-read a chunk later, came from farther in the cache
-        hierarchy: the pipeline was no faster on random data at k = 1000 (0.32 ns per sample
-        and past step, against 0.31 without; compact 0.20 against 0.21), and slower in the
-        march. The numbers do not depend on the groups.
+        hierarchy: the pipeline was no faster for them. The numbers do not depend on the groups.
         """
         n_chunks = self.chunk_starts.shape[0] - 1
-        if self.codes[kernels.QUANTIZE] == 1:
+        if self.codes[QUANTIZE] == 1:
             return min(numba.get_num_threads(), n_chunks) if parallel else 1
         return n_chunks
 
@@ -204,7 +218,8 @@ class Population:
         """Row k of the kernels from the per-chunk sums. Its arrays are views of buffers that
         the next step overwrites."""
         stderrs = self.kernel_stderrs if with_errors else self.kernel_stderrs[:0]  # no rows: none
-        kernels.chunk_means(self.acc_rows, k, self.chunk_sizes, self.kernel_scale, self.kernel_rows, stderrs)
+        means = chunk_means if self.parallel(k) else chunk_means_serial
+        means(self.acc_rows, k, self.chunk_sizes, self.kernel_scale, self.kernel_rows, stderrs)
         rows, errors = self.kernel_rows[:, : k + 1], stderrs[:, : k + 1]
         gamma, response = rows[GAMMA], rows[RESPONSE]
         gamma_minus = rows[GAMMA_MINUS] if self.replicas == 2 else None
@@ -216,9 +231,9 @@ class Population:
             gamma_stderr=gamma_se,
             response=response,
             response_stderr=response_se,
-            mu_hat=self.problem.dataset.alpha * obs[kernels.OBS_MU_HAT],
-            train_loss=obs[kernels.OBS_LOSS],
-            train_error=obs[kernels.OBS_ERROR],
+            mu_hat=self.problem.dataset.alpha * obs[OBS_MU_HAT],
+            train_loss=obs[OBS_LOSS],
+            train_error=obs[OBS_ERROR],
         )
 
     def gaps(self) -> np.ndarray:
@@ -229,7 +244,7 @@ class Population:
 
 class TwoReplicaPopulation(Population):
     """Effective samples carrying two replicas: same (c, y) and w_0, independent selections
-    and Langevin noise (THEORY.md section 7). Random-probe responses only."""
+    and Langevin noise (docs/theory.md §7). Random-probe responses only."""
 
     replicas = 2
     n_kernel_rows = 3
@@ -260,8 +275,8 @@ class TwoReplicaPopulation(Population):
              with_errors: bool = False, first: int = 0) -> KernelRow:
         """``L_rows`` = (row k of the factor of C + C_ab, row k of the factor of C - C_ab)."""
         (L_plus_row, L_minus_row), R_row = self._sum_rows(L_rows, R_row)
-        parallel = self.samples * (k + 1) >= kernels.PARALLEL_THRESHOLD
-        step = kernels.population_step_two_replicas if parallel else kernels.population_step_two_replicas_serial
+        parallel = self.parallel(k)
+        step = population_step_two_replicas if parallel else population_step_two_replicas_serial
         step(
             k, first, L_plus_row, L_minus_row, R_row, float(m_k), self.params, self.codes, self.c, self.y,
             self.selection, self.selection_b, self.zeta, self.zeta_minus, self.f, self.f_b, self.f_scale,

@@ -1,4 +1,4 @@
-"""The weight side of the DMFT: deterministic, linear, causal (THEORY.md section 2).
+"""The weight side of the DMFT: deterministic, linear, causal (docs/theory.md §2).
 
 Given kernel rows up to k, ``advance_weights`` fills A_{k+1}, m_{k+1}, R[k+1, :] and
 C[k+1, :k+2] with a numba kernel that reads only the nonzero triangles.
@@ -13,7 +13,8 @@ import numpy as np
 
 from ..errors import DivergenceError
 from ..problem import DIVERGENCE_BOUND, Problem
-from .kernels import WEIGHTS_PARALLEL_FROM, advance_weight_rows, advance_weight_rows_serial, packed_row, packed_size
+from .kernels.triangles import packed_row, packed_size
+from .kernels.weight_side import WEIGHTS_PARALLEL_FROM, advance_weight_rows, advance_weight_rows_serial
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Trajectory:
 
     The symmetric C and Gamma_C (and C - C_ab, Gamma_C - Gamma_ab) are written and read by
     rows of their lower triangles during a pass; ``symmetrize`` completes them after it.
-    (Writing each new column too cost 0.6-1 ms per step at N = 4000: one page per element.)
+    (Writing each new column too would touch one page per element.)
     """
 
     A: np.ndarray
@@ -44,9 +45,8 @@ class Trajectory:
     # Memory window in steps: R[k, j] and K[k, j] are zero for k - j > memory_steps
     # (memory_steps > N: the exact equations).
     memory_steps: int = 2**62
-    # The lower triangle of R again, stored by rows (kernels.packed_row): the weight side
-    # streams it twice per step, and each new row is written to it too. (Rows of a square
-    # array lie N apart; read cold by rows, they took 30-40% longer.) Its type is the one
+    # The lower triangle of R again, stored by rows (kernels.triangles): the weight side
+    # streams it twice per step, and each new row is written to it too. Its type is the one
     # the population's sums read R in (``start``).
     R_packed: np.ndarray | None = None
     # The lower triangles of Gamma_C (and Gamma_C - Gamma_ab) again, stored by rows: the
@@ -125,10 +125,9 @@ def square_zeros(n: int) -> np.ndarray:
 
     The march writes these arrays a row per step and reads them a row at a time, so large
     pages buy nothing there, while their first touch is slow whenever the kernel must
-    compact memory to find free 2 MB pages (numpy asks for them for large arrays): four
-    4001 x 4001 arrays written by rows took 1.06 s on fresh 2 MB pages, 0.06 s on ones
-    just freed, and a steady 0.18 s on 4 KiB pages. (The triangles stored by rows and the
-    sample paths, which are streamed whole every step, keep the large pages.)
+    compact memory to find free 2 MB pages (numpy asks for them for large arrays). (The
+    triangles stored by rows and the sample paths, which are streamed whole every step,
+    keep the large pages.)
     """
     advice = getattr(mmap, "MADV_NOHUGEPAGE", None)
     if advice is None or n * n * 8 < mmap.PAGESIZE:

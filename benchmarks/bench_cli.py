@@ -1,0 +1,118 @@
+"""What a user waits for: install, the first `dmft solve`, a warm whole process, `dmft --help`.
+
+    python benchmarks/bench_cli.py                  # in a fresh virtual environment (pip install included)
+    python benchmarks/bench_cli.py --here           # with the dmft on PATH, no install
+    python benchmarks/bench_cli.py --repeats 3      # medians of three runs (the default)
+
+Every number is a whole command, timed from outside (a new process each time):
+
+- install: `pip install -e REPO` into a new virtual environment (dependencies from the
+  package index, so this depends on the network's speed and pip's cache);
+- first solve: the default `dmft solve --output out.h5` with an empty numba cache
+  (NUMBA_CACHE_DIR pointing at a new directory): what a new user's first command costs;
+- warm process at W1: `dmft solve --algorithm persistent-sgd --steps 1000 --samples 10000`
+  with the caches filled by an earlier run;
+- file write: the time `dmft.save` takes to write W1's result, and its share of the solve;
+- help: `dmft --help`.
+
+Targets (issue 24): first solve <= 10 s, warm W1 <= 2.0 s, file write <= 10% of the
+solve, help <= 0.3 s. The table prints each median against its target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+W1 = ["--algorithm", "persistent-sgd", "--batch-fraction", "0.3", "--persistence-time", "2",
+      "--steps", "1000", "--samples", "10000"]
+# The solve and the write of W1 timed apart, in one process (the warm caches of the runs before).
+WRITE_SCRIPT = r"""
+import sys, time
+import dmft
+problem = dmft.Problem.from_flat(algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0, steps=1000)
+start = time.perf_counter()
+result = dmft.solve(problem, dmft.SolverOptions(samples=10000))
+solved = time.perf_counter()
+dmft.save(result, sys.argv[1], overwrite=True)
+print(solved - start, time.perf_counter() - solved)
+"""
+TARGETS = {"first solve": 10.0, "warm W1": 2.0, "help": 0.3}
+
+
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def fresh_venv(where: Path) -> tuple[Path, float]:
+    """A new virtual environment with dmft installed (editable); returns its bin dir and the install time."""
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    bin_dir = venv / "bin"
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    start = time.perf_counter()
+    subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "-e", str(REPO)], check=True)
+    return bin_dir, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--here", action="store_true", help="use the dmft on PATH instead of a fresh venv")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench_cli_"))
+    try:
+        installs = []
+        if args.here:
+            bin_dir = Path(shutil.which("dmft") or sys.exit("no dmft on PATH")).parent
+        else:
+            bin_dir, install = fresh_venv(work)
+            installs.append(install)
+        dmft, python = str(bin_dir / "dmft"), str(bin_dir / "python")
+        rows: dict[str, list[float]] = {"first solve": [], "warm W1": [], "W1 solve (in process)": [],
+                                        "file write": [], "help": []}
+        for repeat in range(args.repeats):
+            cache = work / f"numba_cache_{repeat}"  # empty: the first solve compiles every kernel it needs
+            env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+            rows["first solve"].append(timed([dmft, "solve", "--output", "first.h5", "--overwrite", "-q"], env, work))
+            timed([dmft, "solve", *W1, "--output", "warmup.h5", "--overwrite", "-q"], env, work)  # W1's variants
+            rows["warm W1"].append(timed([dmft, "solve", *W1, "--output", "w1.h5", "--overwrite", "-q"], env, work))
+            out = subprocess.run([python, "-c", WRITE_SCRIPT, str(work / "w1_api.h5")], env=env, cwd=work,
+                                 check=True, capture_output=True, text=True).stdout.split()
+            rows["W1 solve (in process)"].append(float(out[0]))
+            rows["file write"].append(float(out[1]))
+            rows["help"].append(timed([dmft, "--help"], env, work))
+            print(f"run {repeat + 1}/{args.repeats} done", file=sys.stderr)
+
+        print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+              f"{'dmft on PATH' if args.here else 'fresh virtual environment'}")
+        print(f"{'what':<24}{'median':>9}{'runs':>28}{'target':>10}")
+        if installs:
+            print(f"{'install (pip -e)':<24}{installs[0]:>8.1f}s{'':>28}{'':>10}")
+        for name, values in rows.items():
+            median = statistics.median(values)
+            runs = ", ".join(f"{v:.2f}" for v in values)
+            target = f"<= {TARGETS[name]:g} s" if name in TARGETS else ""
+            if name == "file write":
+                share = median / statistics.median(rows["W1 solve (in process)"])
+                target = f"{share:.0%} (<= 10%)"
+            met = "" if name not in TARGETS else ("  met" if median <= TARGETS[name] else "  NOT met")
+            print(f"{name:<24}{median:>8.2f}s{runs:>28}{target:>10}{met}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
