@@ -6,6 +6,8 @@ import pytest
 import dmft
 from stats import z_threshold
 
+pytestmark = pytest.mark.physics
+
 T, SUBPOPULATIONS = 0.5, 8
 
 

@@ -30,6 +30,7 @@ def square_gd(response, memory_window):
 
 @pytest.mark.parametrize("response", ["exact", "probe"])
 @pytest.mark.parametrize("window", [1.0, 2.0])
+@pytest.mark.physics
 def test_the_error_of_the_window_is_of_the_order_of_the_memory_it_drops(exact, response, window):
     C, R, _, _ = exact
     steps = int(round(window / DT))
@@ -74,6 +75,7 @@ def test_a_window_longer_than_the_run_changes_nothing():
     assert np.isnan(longer.diagnostics["memory_edge"]) and np.isnan(longer.diagnostics["memory_tail"])
 
 
+@pytest.mark.physics
 def test_persistent_sgd_converges_to_the_full_equations_as_the_window_grows():
     # Same draws with and without the window: the difference is the window's error alone.
     # It falls with the window, below the Monte Carlo error once the dropped tail is a few 1e-3.
@@ -93,6 +95,7 @@ def test_persistent_sgd_converges_to_the_full_equations_as_the_window_grows():
 
 
 @pytest.mark.parametrize("replicas", [1, 2])
+@pytest.mark.physics
 def test_iterate_without_resampling_is_the_windowed_march_exactly(replicas):
     # The fixed point of the loop on one set of draws is the march's answer, window included.
     problem = persistent_sgd(25, ridge=0.1, persistence_time=1.0)
@@ -107,6 +110,7 @@ def test_iterate_without_resampling_is_the_windowed_march_exactly(replicas):
         np.testing.assert_allclose(getattr(iterate, name), getattr(march, name), rtol=0, atol=1e-9, err_msg=name)
 
 
+@pytest.mark.physics
 def test_gd_replicas_stay_equal_with_a_window():
     problem = dmft.Problem.from_flat(dataset="random-labels", alpha=0.5, loss="square-hinge", margin=1.0, ridge=0.2,
                                      algorithm="gd", dt=0.1, steps=60)
@@ -135,6 +139,7 @@ def test_the_window_diagnostics_on_known_responses():
     assert all(np.isnan(value) for value in memory_cut(R, stderr, dmft.SolverOptions(), dt).values())
 
 
+@pytest.mark.physics
 def test_the_summary_says_when_the_edge_is_lost_in_the_noise():
     # R decays as exp(-0.5 t) here: at t - t' = 25 it is 1e-5, far below its Monte Carlo
     # error, and the extrapolated tail would only measure noise.

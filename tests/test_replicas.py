@@ -8,6 +8,8 @@ from dmft.solvers.population import THREADED_RUN_WORK
 from exact_square_gd import exact_square_gd
 from stats import max_z, z_threshold
 
+pytestmark = pytest.mark.physics
+
 SUBPOPULATIONS = 8
 
 

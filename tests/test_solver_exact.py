@@ -7,6 +7,8 @@ import dmft
 from exact_square_gd import exact_square_gd
 from stats import max_z, z_threshold
 
+pytestmark = pytest.mark.physics
+
 ALPHA, DELTA, RIDGE, DT, STEPS, SIGMA0_SQ = 2.0, 0.5, 0.1, 0.1, 40, 1.0
 SUBPOPULATIONS = 8
 

@@ -1,8 +1,11 @@
 """The two solution methods and the two response estimators check each other."""
 
+import functools
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -14,6 +17,7 @@ from dmft.solvers.kernels import population as population_kernels
 from dmft.solvers.kernels.means import chunk_means
 from dmft.solvers.kernels.paths import INT16_MAX, store_row
 from dmft.solvers.population import THREADED_RUN_WORK, ZETA_STEP, make_population
+import compiled_kernels
 from stats import max_z, z_threshold
 
 SUBPOPULATIONS = 8
@@ -37,6 +41,7 @@ def assert_agree(a, b, names=("m", "C", "R", "train_loss")):
         assert z < threshold, f"{name}: max z = {z:.2f} >= {threshold:.2f}"
 
 
+@pytest.mark.physics
 def test_iterate_without_resampling_is_the_march_exactly():
     # One fixed set of draws: by causality the fixed point is the march's answer for them.
     problem = sgd_problem()
@@ -48,6 +53,7 @@ def test_iterate_without_resampling_is_the_march_exactly():
         np.testing.assert_allclose(getattr(iterate, name), getattr(march, name), rtol=0, atol=1e-9, err_msg=name)
 
 
+@pytest.mark.physics
 def test_iterate_with_fresh_samples_agrees_with_march_within_monte_carlo_error():
     problem = sgd_problem()
     march = dmft.solve(problem, options())
@@ -58,6 +64,7 @@ def test_iterate_with_fresh_samples_agrees_with_march_within_monte_carlo_error()
     assert residual[-1] < 1.2 <= residual[0]  # it started far and stopped at the noise level
 
 
+@pytest.mark.physics
 def test_probe_and_exact_responses_agree_within_monte_carlo_error():
     problem = sgd_problem(steps=20)
     exact = dmft.solve(problem, options(response="exact"))
@@ -65,6 +72,7 @@ def test_probe_and_exact_responses_agree_within_monte_carlo_error():
     assert_agree(exact, probe, names=("m", "C", "R", "train_loss", "A"))
 
 
+@pytest.mark.physics
 def test_more_probes_reduce_response_noise():
     # One pass of the population over a fixed solution (same C, R, m): the batch-means
     # standard error of the off-diagonal response row must fall with the number of probes.
@@ -121,38 +129,47 @@ def test_serial_kernels_are_separate_compilations(name):
     assert parallel._cache._cache_file._index_name != serial._cache._cache_file._index_name
 
 
-FRESH_OR_CACHED = """
-import sys
-import numpy as np
-import dmft
-problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, dt=0.1, steps=40)
-arrays = {}
-for replicas in (1, 2):
-    result = dmft.solve(problem, dmft.SolverOptions(samples=20_000, subpopulations=2, seed=3, replicas=replicas,
-                                                    precision="double"))
-    arrays.update({f"{name}_{replicas}": getattr(result, name) for name in ("C", "R", "C_ab") if
-                   getattr(result, name) is not None})
-np.savez(sys.argv[1], **arrays)
-"""
+def numbers_in_a_subprocess(output, env) -> dict[str, str]:
+    """Run compiled_kernels.py in a new process; its cache use ("compiled" or "loaded" per kernel)."""
+    script = Path(__file__).parent / "compiled_kernels.py"
+    completed = subprocess.run([sys.executable, str(script), str(output)], env=env, check=True, timeout=600,
+                               capture_output=True, text=True)
+    return json.loads(completed.stdout.splitlines()[-1])
 
 
+@pytest.mark.physics
 def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
     # A kernel compiled in this process may be optimised differently from the one numba
     # loads from its cache (callees inlined or not): a non-inlined helper once made a cold
     # run differ in the last bit from every warm one (233 of the 41 x 41 elements of C).
     # Double precision, so that differences are not rounded away in the float32 paths;
-    # two populations of 10^4 samples reach the threaded kernels from step 19 on. Run in
-    # subprocesses with their own, first empty, cache directory.
+    # two populations of 10^4 samples reach the threaded kernels from step 19 on.
+    # Each kernel this process uses was compiled here or loaded from numba's cache. A
+    # subprocess sharing that cache loads what was compiled here (cheap); one with an empty
+    # cache of its own compiles what was loaded here, and runs only if something was. So
+    # every kernel is compared between a compilation and a cache load, and a suite that
+    # compiled the kernels itself (fresh cache, as in CI) does not compile them twice more.
     assert 10_000 * 41 >= THREADED_RUN_WORK and 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")}
-    outputs = [tmp_path / "fresh.npz", tmp_path / "cached.npz"]
-    for output in outputs:
-        subprocess.run([sys.executable, "-c", FRESH_OR_CACHED, str(output)], env=env, check=True, timeout=600)
-    assert any((tmp_path / "numba-cache").rglob("*.nbc"))  # the second run had a cache to load
-    with np.load(outputs[0]) as fresh, np.load(outputs[1]) as cached:
-        assert sorted(fresh.files) == sorted(cached.files) and "C_ab_2" in fresh.files
-        for name in fresh.files:
-            np.testing.assert_array_equal(fresh[name], cached[name], err_msg=name)
+    here = compiled_kernels.numbers()
+    use_here = compiled_kernels.cache_use()
+    compared = {}
+    cached = numbers_in_a_subprocess(tmp_path / "cached.npz", os.environ)
+    assert cached and set(cached.values()) == {"loaded"}, cached  # the subprocess compiled nothing
+    assert set(cached) <= set(use_here), sorted(set(cached) - set(use_here))
+    if any(use_here[kernel] == "compiled" for kernel in cached):
+        compared["cached"] = tmp_path / "cached.npz"
+    if any(use_here[kernel] == "loaded" for kernel in cached):
+        fresh = numbers_in_a_subprocess(tmp_path / "fresh.npz",
+                                        {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")})
+        # (Compiling a kernel also compiles the functions it calls, which a cache load does not touch.)
+        assert set(cached) <= set(fresh) and set(fresh.values()) == {"compiled"}, fresh
+        compared["fresh"] = tmp_path / "fresh.npz"
+    assert compared
+    for output in compared.values():
+        with np.load(output) as other:
+            assert sorted(other.files) == sorted(here) and "C_ab_2" in other.files
+            for name in other.files:
+                np.testing.assert_array_equal(other[name], here[name], err_msg=name)
 
 
 def test_response_structure():
@@ -165,6 +182,7 @@ def test_response_structure():
     assert result.m[0] == 0.0
 
 
+@pytest.mark.physics
 def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
     # SGD selections do not depend on dt; with ridge = 0 and T = 0, dividing the gradient by b
     # at step dt is exactly the partial-sum dynamics at step dt / b, step for step.
@@ -179,8 +197,15 @@ def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
     np.testing.assert_allclose(averaged.R, summed.R, atol=1e-10)
 
 
+@functools.cache
+def double_precision_solve(steps, samples):
+    """The float64 reference of the reduced-precision tests, solved once for both precisions."""
+    return dmft.solve(sgd_problem(steps=steps), options(precision="double", samples=samples))
+
+
 @pytest.mark.parametrize("precision, steps, samples", [("single", 40, 4000), ("compact", 40, 4000),
                                                       ("single", 400, 1000), ("compact", 400, 1000)])
+@pytest.mark.physics
 def test_reduced_precision_paths_reproduce_double_within_monte_carlo_error(precision, steps, samples):
     # Same draws, paths stored in float32 or 16-bit block floating point (innovations on the
     # int8 lattice in both) and summed over in float32, vs float64 throughout: rounding
@@ -189,7 +214,7 @@ def test_reduced_precision_paths_reproduce_double_within_monte_carlo_error(preci
     # it took the largest difference from 0.000 to 0.071 standard errors, at 400 steps.)
     problem = sgd_problem(steps=steps)
     reduced = dmft.solve(problem, options(precision=precision, samples=samples))
-    double = dmft.solve(problem, options(precision="double", samples=samples))
+    double = double_precision_solve(steps, samples)
     for name in ("m", "C", "R", "train_loss"):
         difference = np.abs(getattr(reduced, name) - getattr(double, name))
         # far below the Monte Carlo error (a tenth of it), not just within it

@@ -6,6 +6,8 @@ import pytest
 import dmft
 from stats import z_threshold
 
+pytestmark = pytest.mark.physics
+
 # (algorithm options, step k, m_k, C[k,k], training loss); docs/theory.md §10: MC error about 0.005 each.
 REFERENCE = [
     (dict(algorithm="gd"), 60, 1.481, 2.99, 0.207),

@@ -76,6 +76,7 @@ def test_ziggurat_layers_all_have_the_same_area():
     np.testing.assert_allclose(ratio, x[1:] / x[:-1], rtol=0)
 
 
+@pytest.mark.physics
 def test_normals_follow_the_standard_normal_law():
     z = _normals(KEY, 40, 400, streams.NORMALS).ravel()  # 1 024 000 draws
     n = z.size
@@ -96,6 +97,7 @@ def test_normals_follow_the_standard_normal_law():
     assert stats.kstest(tail, truncated.cdf).pvalue > 1e-4
 
 
+@pytest.mark.physics
 def test_streams_of_different_counters_are_uncorrelated():
     z = _normals(KEY, 20, 100, streams.NORMALS)
     other_key = _normals(KEY + np.uint64(1), 20, 100, streams.NORMALS)
@@ -138,6 +140,7 @@ def test_double_precision_innovations_are_the_stored_ones_before_rounding():
     np.testing.assert_array_equal(single, np.clip(np.rint(double / ZETA_STEP), -127, 127))
 
 
+@pytest.mark.physics
 def test_probe_signs_are_fair_independent_coins():
     _, _, signs, _ = _draws("sgd", 20)
     assert set(np.unique(signs)) == {-1, 1}
@@ -155,6 +158,7 @@ def _binomial_close(successes, trials, p):
     ("sgd", 0.7, 0.3),  # a fresh Bernoulli(b = 0.3) at every step
     ("persistent-sgd", 0.1 * 0.7 / (0.3 * 0.5), 0.1 / 0.5),  # dt (1 - b) / (b tau), dt / tau (docs/theory.md §1)
 ])
+@pytest.mark.physics
 def test_selections_follow_the_algorithms_switching_law(algorithm, leave, join):
     _, _, _, s = _draws(algorithm, 40)
     assert _binomial_close(s[0].sum(), s[0].size, 0.3)
@@ -172,6 +176,7 @@ def test_gd_selects_every_sample_at_every_step():
     ("sgd", 0.7, 0.3),
     ("persistent-sgd", 0.1 * 0.7 / (0.3 * 0.5), 0.1 / 0.5),
 ])
+@pytest.mark.physics
 def test_the_simulators_selections_follow_the_same_law(algorithm, leave, join):
     # Algorithm.next_selection (numpy, finite-d simulator) shares the switching rule.
     law = dmft.Problem.from_flat(algorithm=algorithm, batch_fraction=0.3, persistence_time=0.5, dt=0.1).algorithm

@@ -229,6 +229,7 @@ def test_solved_covariances_and_kernels_are_exactly_symmetric(method, replicas):
 
 @pytest.mark.parametrize("precision, rows_type", [("single", np.float32), ("double", np.float64)])
 @pytest.mark.parametrize("replicas", [1, 2])
+@pytest.mark.physics
 def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas, precision, rows_type):
     # The closed form of C (and C - C_ab) of docs/theory.md §2 from the march's own R (as stored), Gamma_C
     # (Gamma_C - Gamma_ab), A and m, in numpy, with SGD noise, Langevin noise, a ridge and a nonzero init
@@ -253,6 +254,7 @@ def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas, prec
         np.testing.assert_allclose(covariance, closed_form, rtol=0, atol=1e-12 * np.abs(closed_form).max())
 
 
+@pytest.mark.physics
 def test_square_loss_gd_covariance_stays_positive_semidefinite():
     # Square-loss GD has smooth paths: C has numerical rank ~5 and most squared Cholesky
     # pivots are round-off. Over eight seeds, with the pivot threshold of 1e-8 of C[k,k]
