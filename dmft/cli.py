@@ -7,7 +7,9 @@ line on stderr and exit status 2, and leaves no partial output file behind.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any, Callable
@@ -164,6 +166,7 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
     from .io import save
     from .options import SOLVER_KEYS, SolverOptions
     from .solvers import solve as solve_problem
+    from .warmup import CompileNotice
 
     if Path(output).exists() and not overwrite:
         raise DmftError(f"{output} exists; pass --overwrite to replace it")
@@ -173,13 +176,39 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
     problem = Problem.from_flat(**problem_kwargs)
     options = SolverOptions.from_flat(**solver_kwargs)
     progress = StepProgress("solving", enabled=not quiet and sys.stderr.isatty())
+    notice = CompileNotice(enabled=progress.enabled)
+
+    def report(done: int, total: int) -> None:
+        notice.progressed()
+        progress(done, total)
+
     try:
-        result = solve_problem(problem, options, progress=progress)
+        result = solve_problem(problem, options, progress=report)
     finally:
+        notice.progressed()
         progress.close()
     save(result, output, overwrite=overwrite)
     click.echo(result.summary())
     click.echo(f"wrote {output}")
+
+
+@main.command(name="compile")
+@click.option("--all", "everything", is_flag=True,
+              help="Every precision and response estimator, not only the defaults.")
+@one_line_errors
+def compile_command(everything: bool) -> None:
+    """Compile the numba kernels now (or check they load from the cache), so that no later run waits.
+
+    numba compiles each kernel at its first use and caches it on disk; run this once after
+    installing, in a container image, or on each Dask worker host. Without --all: the
+    default precision with probe responses, one and two replicas, threaded and serial.
+    """
+    from .warmup import all_variants, compile_kernels, variants
+
+    selected = all_variants() if everything else variants()
+    click.echo(f"compiling {len(selected)} solver variants and the simulator (kernels already cached just load)")
+    total = compile_kernels(selected, report=lambda what, seconds: click.echo(f"  {what:<36}{seconds:7.1f} s"))
+    click.echo(f"done in {total:.1f} s")
 
 
 # ----------------------------------------------------------------------------- simulate, compare
@@ -436,3 +465,49 @@ def teff(file: str, final_times: tuple[float, ...], lag_window: tuple[float, flo
         click.echo(f"wrote {plot_path}")
     if write:
         click.echo(f"stored in {file} (group `fdt`)")
+
+
+# ----------------------------------------------------------------------------- reproduce (the papers' claims)
+
+
+class _EchoHandler(logging.Handler):
+    """Log records as timestamped lines on the current stderr (click's, so that tests capture them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"{time.strftime('%H:%M:%S')} {record.getMessage()}", err=True)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--output", "-o", type=click.Path(file_okay=False),
+              help="Directory for the figures, tables and claims.json.")
+@click.option("--quick", is_flag=True, help="A reduced size that runs in seconds (what the tests run).")
+@click.option("--list", "list_names", is_flag=True, help="List the claims and figures that can be reproduced.")
+@click.option("--quiet", "-q", is_flag=True, help="No line per solved or simulated point on stderr.")
+@one_line_errors
+def reproduce(name: str | None, output: str | None, quick: bool, list_names: bool, quiet: bool) -> None:
+    """Reproduce one of the papers' claims (or one of its figures): DMFT against simulation, with a verdict.
+
+    Writes NAME's figures (PNG), the numbers behind them (CSV) and claims.json into
+    --output: every statistical test with its Monte Carlo errors and a verdict (holds,
+    does not hold, inconclusive at this precision) and the reason. `all` reproduces every
+    claim into its own subdirectory.
+    """
+    from . import reproduce as reproduction
+
+    if list_names:
+        click.echo(reproduction.listing())
+        return
+    if name is None:
+        raise ParameterError("name", f"give a claim to reproduce, or --list; known: {', '.join(reproduction.names())}")
+    if output is None:
+        raise ParameterError("output", "give the directory to write into with --output")
+    logger = reproduction.LOG
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    if not any(isinstance(handler, _EchoHandler) for handler in logger.handlers):
+        logger.addHandler(_EchoHandler())
+    documents = reproduction.run(name, output, quick=quick)
+    for document in ([documents] if "verdict" in documents else list(documents.values())):
+        click.echo(f"claim {document['claim']} ({document['name']}): {document['verdict']} "
+                   f"[{document['wall_time_seconds']:g} s]: {document['reason']}")
+    click.echo(f"wrote {output}")

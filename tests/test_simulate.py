@@ -1,4 +1,5 @@
-"""The finite-d simulator: options, reproducibility, responses, reference numbers (docs/theory.md §10), FDT, storage, CLI."""
+"""The finite-d simulator: options, reproducibility, responses, reference numbers (docs/theory.md §10), FDT,
+storage, CLI."""
 
 from __future__ import annotations
 
