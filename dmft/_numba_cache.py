@@ -2,11 +2,13 @@
 
 numba checks a cached function against the modification time and size of its own file
 only. The kernels (the modules of ``solvers/kernels/``) inline helpers from each other,
-from ``losses.py`` and from ``solvers/streams.py``: after an edit or a checkout that
-changes only those, numba would go on loading kernels compiled from the old helpers,
-silently, and results would name a version whose code did not run. So at import the package hashes all its numba
-sources and, in every directory its kernels are cached in whose recorded digest differs,
-deletes the caches first (they are rebuilt on the next call).
+from ``loss_kernels.py`` and from ``solvers/streams.py``, and the constants of
+``losses.py``: after an edit or a checkout that changes only those, numba would go on
+loading kernels compiled from the old helpers, silently, and results would name a version
+whose code did not run. So the first import of a module holding kernels
+(``clear_stale_caches_once``) hashes all the package's numba sources and, in every
+directory its kernels are cached in whose recorded digest differs, deletes the caches
+first (they are rebuilt on the next call).
 
 Covered: the directories numba itself chose for the package's cached functions
 (``numba_cache_dirs``): ``__pycache__`` beside the sources (an editable install or a
@@ -24,9 +26,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-# Every module with cached numba functions, and every module they inline from: every
-# module of the kernels package, whatever files it gains.
-NUMBA_SOURCES = ("losses.py", "solvers/streams.py") + tuple(
+# Every module with cached numba functions, and every module they inline from or read
+# constants of: every module of the kernels package, whatever files it gains.
+NUMBA_SOURCES = ("losses.py", "loss_kernels.py", "solvers/streams.py") + tuple(
     sorted(f"solvers/kernels/{path.name}" for path in (Path(__file__).parent / "solvers" / "kernels").glob("*.py")))
 STAMP_NAME = "numba-sources.sha256"
 
@@ -71,6 +73,23 @@ def clear_stale_caches(package_dir: Path, sources: tuple[str, ...] = NUMBA_SOURC
     for cache_dir in sorted(beside | {Path(path) for path in cache_dirs}):
         stale |= _clear_if_stale(cache_dir, digest)
     return stale
+
+
+_checked = False
+
+
+def clear_stale_caches_once() -> None:
+    """``clear_stale_caches`` for this package, once per process.
+
+    Called when a module holding kernels (``dmft.loss_kernels``, ``dmft.solvers``) is
+    imported, before any of them can be loaded or compiled; ``import dmft`` alone imports
+    no numba.
+    """
+    global _checked
+    if _checked:
+        return
+    _checked = True  # first: numba_cache_dirs imports the kernel modules, which call this again
+    clear_stale_caches(Path(__file__).parent, cache_dirs=numba_cache_dirs(__package__))
 
 
 def _clear_if_stale(cache_dir: Path, digest: str) -> bool:

@@ -18,7 +18,9 @@ import click
 
 from .errors import DmftError, ParameterError
 from .options import DEFAULT_PRECISION, PRECISIONS
-from .problem import PROBLEM_KEYS, Problem
+
+# The commands import what they run (numpy, numba, scipy, h5py) in their bodies: `dmft --help`
+# and a mistyped option do not wait for those imports.
 
 # Problem options shared by `solve`, `simulate` and grids. Defaults live in the dataclasses:
 # here every default is None, so a value given on the command line can be told apart
@@ -76,6 +78,8 @@ def load_config(path: str | None) -> dict[str, Any]:
 
 def split_options(given: dict[str, Any], config: dict[str, Any], solver_keys: tuple[str, ...]):
     """Merge config and command line (command line wins) into (problem, solver) keyword dicts."""
+    from .problem import PROBLEM_KEYS
+
     merged = {**config, **{key: value for key, value in given.items() if value is not None}}
     unknown = sorted(set(merged) - set(PROBLEM_KEYS) - set(solver_keys))
     if unknown:
@@ -165,6 +169,7 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
     """Solve the DMFT and write the solution to an HDF5 file."""
     from .io import save
     from .options import SOLVER_KEYS, SolverOptions
+    from .problem import Problem
     from .solvers import solve as solve_problem
     from .warmup import CompileNotice
 
@@ -244,6 +249,7 @@ def _simulation_config(path: str | None) -> dict[str, Any]:
 def simulate(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
     """Simulate the algorithm at finite dimension d and write means and errors to an HDF5 file."""
     from .io import save
+    from .problem import Problem
     from .simulate import SIMULATION_KEYS, SimulationOptions
     from .simulate import simulate as run_simulation
 

@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr
 
 from .errors import ParameterError
 from .losses import LINEAR, SYMMETRIC
@@ -60,6 +59,8 @@ class Dataset:
 
         A fresh sample has h = c m + sqrt(Delta |w|^2/d) N(0, 1) (docs/theory.md §5).
         """
+        from scipy.special import ndtr  # here, not at import: scipy.special takes longer to import than dmft
+
         m = np.asarray(m, dtype=float)
         sigma = np.sqrt(self.delta * np.maximum(np.asarray(self_overlap, dtype=float), 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):

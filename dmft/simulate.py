@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import DivergenceError
-from .losses import loss_terms_array
+from .loss_kernels import loss_terms_array
 from .problem import DIVERGENCE_BOUND, Problem
 from .result import SimulationResult
 from .simulation_options import (MAX_DATA_BYTES, SIMULATION_KEYS, TIME_OPTIONS, SimulationOptions, sample_count,

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from dmft.losses import LINEAR, LOSS_CODES, SYMMETRIC, loss_terms_array
+from dmft.loss_kernels import loss_terms_array
+from dmft.losses import LINEAR, LOSS_CODES, SYMMETRIC
 
 MARGIN, SHARPNESS, THETA = 1.0, 3.0, 0.5
 # Preactivations from the quadratic regime to where a naive exp(-z) overflows.
@@ -55,7 +56,7 @@ def test_vectorised_softplus_and_sigmoid_match_libm_within_a_few_ulp(fastmath):
 
     import numba
 
-    from dmft.losses import _softplus_and_sigmoid, softplus_and_sigmoid_rows
+    from dmft.loss_kernels import _softplus_and_sigmoid, softplus_and_sigmoid_rows
     from dmft.solvers.kernels.layout import FAST
 
     @numba.njit(error_model="numpy", fastmath=FAST if fastmath else False)

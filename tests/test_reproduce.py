@@ -21,8 +21,9 @@ from dmft import reproduce
 from dmft._version import source_digest
 from dmft.cli import main
 from dmft.reproduce.output import read_table
+from dmft.reproduce.runs import DmftSize
 from dmft.reproduce.verdicts import (FAILS, HOLDS, INCONCLUSIVE, VERDICTS, Estimate, agreement, change, combine,
-                                     ordering, positive_association, rank_correlation)
+                                     jsonable, ordering, positive_association, rank_correlation)
 
 CLAIM_NAMES = [claim.name for claim in reproduce.CLAIMS]
 
@@ -145,6 +146,11 @@ def test_gap_width_says_when_training_has_not_ended(quick):
     for key in ("gd", "persistent-sgd"):
         assert tests[f"gap distribution, DMFT against simulation ({key})"] == HOLDS
     assert {t["role"] for t in document["tests"]} == {"claim", "check"}
+    # The pile-up at the margin with probe and with exact responses (same draws), against the simulation.
+    diagnostic = document["findings"]["responses_at_the_margin"]
+    assert diagnostic["size"] == {"samples": 800, "runs": 4, "seed": 2022}
+    for side in ("DMFT, probe responses", "DMFT, exact responses", "simulation"):
+        assert set(diagnostic[side]["gap - kappa quantile 0.2"]) == {"value", "stderr", "runs", "source"}
     assert document["checks"]["verdict"] in VERDICTS
 
 
@@ -208,3 +214,11 @@ def test_rank_correlation_and_its_bootstrap():
     assert math.isclose(noisy.stderr, rank_correlation(values, [Estimate(0.0, 1.0, 8) for _ in values],
                                                       seed=1).stderr)
     assert np.isfinite(noisy.rho)
+
+
+def test_jsonable_writes_plain_json():
+    document = {"size": DmftSize(samples=10, runs=2, seed=1), "nan": float("nan"), "array": np.arange(2),
+                "estimate": Estimate(1.0, math.inf, 3)}
+    assert json.loads(json.dumps(jsonable(document), allow_nan=False)) == {
+        "size": {"samples": 10, "runs": 2, "seed": 1}, "nan": None, "array": [0, 1],
+        "estimate": {"value": 1.0, "stderr": None, "runs": 3, "source": ""}}

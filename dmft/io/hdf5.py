@@ -191,6 +191,38 @@ def _umask() -> int:
     return umask
 
 
+# Side of the square chunks of a two-dimensional array with zero chunks: 32 KB of float64.
+CHUNK_SIDE = 64
+
+
+def write_array(group: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
+    """Store ``data`` as the dataset ``name`` of ``group``, uncompressed; return the dataset.
+
+    A two-dimensional array with a zero block of ``CHUNK_SIDE`` squared entries (the upper
+    triangles of R and K, of their errors) is stored in chunks of that size, and its zero
+    chunks are not written: HDF5 reads them back as the fill value 0.0, so every reader
+    gets the same array while they take no room. Other arrays are stored contiguously:
+    gzip saved little room on Monte Carlo data for a long write.
+    """
+    data = np.ascontiguousarray(data)
+    if data.ndim != 2 or data.size == 0 or data.dtype.itemsize not in (1, 2, 4, 8):
+        return group.create_dataset(name, data=data)
+    rows, columns = min(CHUNK_SIDE, data.shape[0]), min(CHUNK_SIDE, data.shape[1])
+    row_starts, column_starts = range(0, data.shape[0], rows), range(0, data.shape[1], columns)
+    # Zero bits, not == 0: a -0.0 must be written, or it would read back as +0.0.
+    nonzero = data.view(f"u{data.dtype.itemsize}") != 0
+    written = np.logical_or.reduceat(np.logical_or.reduceat(nonzero, row_starts, axis=0), column_starts, axis=1)
+    if written.all():
+        return group.create_dataset(name, data=data)
+    dataset = group.create_dataset(name, shape=data.shape, dtype=data.dtype, chunks=(rows, columns))
+    for band, row in zip(written, row_starts):  # each band of chunks from its first to its last nonzero one
+        used = np.flatnonzero(band)
+        if used.size:
+            part = np.s_[row:row + rows, column_starts[used[0]]:column_starts[used[-1]] + columns]
+            dataset.write_direct(data, part, part)
+    return dataset
+
+
 def stored_attribute(value: Any) -> Any:
     """A parameter as an HDF5 attribute (numbers, strings, bools): None -> '', lists -> JSON."""
     if value is None:

@@ -20,25 +20,22 @@ from ..options import SOLVER_KEYS, SolverOptions
 from ..problem import PROBLEM_KEYS, Problem
 from ..result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .hdf5 import (FORMAT_VERSION, KIND_SOLVE, FileFormatError, atomic_h5, format_version, native, older_layout,
-                   open_checked, provenance, stored_attribute)
+                   open_checked, provenance, stored_attribute, write_array)
 
 
 def write_result(group: h5py.Group, result: Result) -> None:
     """Write ``result`` into an open HDF5 group (file root or a grid point)."""
-    compress = {"compression": "gzip", "compression_opts": 4}
     group.create_dataset("time", data=result.time)
     for name in OBSERVABLES + REPLICA_OBSERVABLES:
         data = getattr(result, name)
         if data is None:
             continue
-        group.create_dataset(name, data=data, **(compress if data.ndim == 2 else {}))
+        write_array(group, name, data)
         if name in result.stderr:
-            error = result.stderr[name]
-            group.create_dataset(f"{name}_stderr", data=error, **(compress if error.ndim == 2 else {}))
+            write_array(group, f"{name}_stderr", result.stderr[name])
     kernels = group.create_group("kernels")
     for name in KERNELS:
-        data = getattr(result, name)
-        kernels.create_dataset(name, data=data, **(compress if data.ndim == 2 else {}))
+        write_array(kernels, name, getattr(result, name))
     gaps = group.create_group("gaps")
     for step, values in result.gaps.items():
         dataset = gaps.create_dataset(f"step_{step}", data=values)
@@ -48,7 +45,7 @@ def write_result(group: h5py.Group, result: Result) -> None:
     for key, value in result.diagnostics.items():
         if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
             for index, array in enumerate(value):
-                diagnostics.create_dataset(f"{key}_{index}", data=array)
+                write_array(diagnostics, f"{key}_{index}", array)
         else:
             group.attrs[key] = stored_attribute(value)
     for key, value in result.problem.flat().items():

@@ -88,15 +88,18 @@ def plot_learning_curves(series: Sequence[Mapping[str, Any]], dimension: int, pa
 
 def plot_fdt_lines(estimates: Mapping[str, Mapping[str, Any]], halves: Mapping[str, Mapping[str, Mapping[str, Any]]],
                    dimension: int, path: str | os.PathLike, title: str) -> Figure:
-    """Claim 2: chi against Delta C per algorithm; DMFT dots, simulation circles, the window's fit
-    (solid) and the fits on its two halves (dashed)."""
-    figure, axes = _figure(11.0, 4.6, 1, len(estimates))
-    for ax, (name, sides) in zip(axes[0], estimates.items()):
+    """Claim 2, one column per algorithm. Top: chi against Delta C, DMFT dots and simulation
+    circles, the window's fit (solid) and the fits on its two halves (dashed). Bottom: what
+    the window's line leaves over, Delta C - (T_eff chi + intercept), against the lag: a
+    straight curve leaves noise around zero, a bent one a systematic arc."""
+    figure, axes = _figure(11.0, 8.4, 2, len(estimates))
+    for column, (name, sides) in enumerate(estimates.items()):
+        ax, below = axes[0, column], axes[1, column]
         for side, color in (("DMFT", "C0"), ("simulation", "C1")):
             est = sides[side]
             curve, inside = est.curve, est.in_window
-            marker = dict(DMFT=dict(marker=".", ms=3, ls="none"),
-                          simulation=dict(marker="o", ms=3.5, mfc="white", ls="none"))[side]
+            marker = {"DMFT": {"marker": ".", "ms": 3, "ls": "none"},
+                      "simulation": {"marker": "o", "ms": 3.5, "mfc": "white", "ls": "none"}}[side]
             ax.plot(curve.delta_C, curve.chi, color=color, alpha=0.3, **marker)
             label = "DMFT" if side == "DMFT" else f"simulation, d = {dimension}"
             ax.plot(curve.delta_C[inside], curve.chi[inside], color=color, **marker,
@@ -104,17 +107,26 @@ def plot_fdt_lines(estimates: Mapping[str, Mapping[str, Any]], halves: Mapping[s
             chi = np.linspace(0.0, float(np.max(curve.chi[inside])), 50)
             ax.plot(est.T_eff * chi + est.intercept, chi, color=color, lw=1.2)
             split = halves[name][side]
+            residual = curve.delta_C - (est.T_eff * curve.chi + est.intercept)
+            below.plot(curve.lag[inside], residual[inside], color=color, **marker, label=label)
             for part, slope in (("first_half", split["T_first"]), ("second_half", split["T_second"])):
                 lags = (curve.lag >= split[part][0] - 1e-9) & (curve.lag <= split[part][1] + 1e-9)
                 x, y = curve.delta_C[lags], curve.chi[lags]
                 intercept = float(np.mean(x) - slope * np.mean(y))
-                ax.plot(slope * y + intercept, y, color=color, ls="--", lw=0.9)
+                ax.plot(slope * y + intercept, y, color=color, ls="--", lw=1.6)
+                below.plot(curve.lag[lags], slope * y + intercept - (est.T_eff * y + est.intercept), color=color,
+                           ls="--", lw=1.6)
         ax.set_xlabel(r"$\Delta C = C(t,t) - C(t,t')$ (connected)")
         ax.set_ylabel(r"$\chi(t,t')$")
         window = sides["DMFT"].window
         ax.set_title(f"{ALGORITHM_LABELS[name]}: fit over lags s in [{window[0]:g}, {window[1]:g}] "
                      f"(dashed: its two halves)", fontsize=9)
         ax.legend(fontsize=7)
+        below.axhline(0.0, color="0.6", lw=0.8)
+        below.set_xlabel("lag s = t - t'")
+        below.set_ylabel(r"$\Delta C - (T_{\rm eff}\,\chi + a)$")
+        below.set_title("residual of the window's line (dashed: the two halves' lines)", fontsize=9)
+        below.legend(fontsize=7)
     figure.suptitle(title + " (faded: lags outside the window)", fontsize=10)
     figure.savefig(path, dpi=DPI)
     return figure

@@ -99,7 +99,7 @@ QUICK = Settings(alpha=0.3, dt=0.2, variants=(Variant("gd", "GD", "gd", 40.0),
                                                       "persistent-sgd", 40.0, 0.3, 8.0)),
                  epsilons=(0.05,), deep=0.5, quantiles=(0.5,), loss_threshold=1e-4,
                  dmft=DmftSize(samples=6000, runs=6, seed=2022), simulation=SimulationSize(200, 6, 2022),
-                 memory_window=8.0)
+                 memory_window=8.0, response_check_time=8.0, response_check=DmftSize(samples=800, runs=4, seed=2022))
 
 
 def measures(groups: list[np.ndarray], s: Settings, margin: float, sample_size: int, source: str

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -280,4 +280,6 @@ def jsonable(value: Any) -> Any:
         return finite_or_none(value)
     if isinstance(value, (Estimate, RankCorrelation)):
         return value.to_dict()
+    if is_dataclass(value) and not isinstance(value, type):  # settings such as a DmftSize
+        return jsonable(asdict(value))
     return value

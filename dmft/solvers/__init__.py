@@ -16,6 +16,10 @@ from .march import march
 from ..options import SolverOptions
 from ..errors import ParameterError
 from .population import Population, TwoReplicaPopulation, draw_scheme, make_population
+from .._numba_cache import clear_stale_caches_once
+
+# Importing the kernels loads none of them yet: stale caches are cleared before any can run.
+clear_stale_caches_once()
 
 Progress = Callable[[int, int], None]
 # Per-subpopulation arrays kept with keep_runs (for jackknife errors of derived quantities).

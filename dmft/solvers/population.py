@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from ..losses import loss_terms_array
+from ..loss_kernels import loss_terms_array
 from ..options import DEFAULT_PRECISION
 from ..problem import Problem
 from . import streams

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ...losses import LOGISTIC, SMOOTH_HINGE, loss_terms_given, softplus_and_sigmoid_rows, softplus_argument
+from ...loss_kernels import loss_terms_given, softplus_and_sigmoid_rows, softplus_argument
+from ...losses import LOGISTIC, SMOOTH_HINGE
 from .layout import (DT, FAST, INV_B, LOSS, MARGIN, OBS_ERROR, OBS_LOSS, OBS_MU_HAT, QUANTIZE, READOUT, SHARPNESS,
                      SQRT_DELTA, THETA)
 
