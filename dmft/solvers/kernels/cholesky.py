@@ -96,7 +96,11 @@ def cholesky_row(C, L, blocks, k, relative_threshold):
     else:
         own[k] = 0.0
     first = k - k % R_BLOCK
-    blocks[k // R_BLOCK, k - first, : k - first + 1] = own[first : k + 1]
+    # An element loop, not a slice assignment: that would compile numba's shape-mismatch
+    # error path (string formatting), about 2 s of every first run (docs/performance.md).
+    diagonal = blocks[k // R_BLOCK, k - first]
+    for j in range(first, k + 1):
+        diagonal[j - first] = own[j]
     return d
 
 

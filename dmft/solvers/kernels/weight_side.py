@@ -205,7 +205,8 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i, j_first)
     R[k + 1, k] = 1.0
     r = packed_row(R_packed, k + 1)
-    r[:] = R[k + 1, : k + 2]
+    for i in range(k + 2):  # not r[:] = ...: see cholesky_row
+        r[i] = R[k + 1, i]
     # noise = N r with r = R[k+1, :k+1] as stored in R_packed (so that C = R N R^T takes the
     # same rounded R on both sides), reading only the lower triangle of Gamma: row j gives
     # its dot product with r and scatters Gamma[j, i] r_j to i < j. Each block of rows
