@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from matplotlib.container import ErrorbarContainer
+from PIL import Image
 
 import dmft
+from dmft._version import __version__, source_digest
 from dmft.cli import main
 from dmft.errors import DmftError, ParameterError
 from dmft.fdt import integrated_response
@@ -41,6 +43,9 @@ def grid_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def assert_png(path: Path) -> None:
     data = path.read_bytes()
     assert len(data) > 1000 and data.startswith(PNG), path
+    # Every figure names the code that drew it (version and source digest), as files do.
+    with Image.open(path) as image:
+        assert image.text.get("Software") == f"dmft {__version__} (source sha256 {source_digest()})", path
 
 
 def test_integrated_response_matches_its_definition() -> None:

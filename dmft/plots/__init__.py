@@ -19,7 +19,7 @@ from ..errors import ParameterError
 from ..grid import load_point
 from ..io import KIND_GRID, KIND_SIMULATE, KIND_SOLVE, file_kind, open_checked, read_result, read_simulation
 from .fdt import plot_fdt_estimate, plot_teff_table
-from .figure import describe
+from .figure import describe, save_png
 from .grid import GRID_OBSERVABLES, grid_figure, grid_file_figures
 from .solve import (plot_correlation, plot_distance, plot_errors, plot_fdt_curve, plot_gaps, plot_losses,
                     plot_overlap, simulation_figures, solve_figures)
@@ -29,7 +29,7 @@ def _save(figures: Mapping[str, Figure], output_dir: Path, stem: str) -> dict[Pa
     saved = {}
     for name, figure in figures.items():
         path = output_dir / f"{stem}_{name}.png"
-        figure.savefig(path, dpi=120)
+        save_png(figure, path)
         saved[path] = figure
     return saved
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import DmftError
 from ..fdt import TeffEstimate
+from .figure import save_png
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from matplotlib.axes import Axes
@@ -91,4 +92,4 @@ def _save(figure: Any, path: str | os.PathLike | None) -> None:
     if not path.parent.exists():
         raise DmftError(f"cannot write {path}: directory {path.parent} does not exist")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_png(figure, path)

@@ -28,7 +28,7 @@ from ..errors import ParameterError
 from ..grid import STATUS_DONE, STATUS_FAILED, STATUS_PENDING
 from ..io import KIND_GRID
 from ..labelled import at_time, open_dataset
-from .figure import SYMBOLS, describe
+from .figure import SYMBOLS, describe, save_png
 
 # At most this many rows of panels (combinations of the axes not plotted).
 MAX_ROWS = 6
@@ -226,7 +226,7 @@ def phase_file(path: str | os.PathLike, x: str | None, y: str | None, z: str, ti
     figure = phase_figure(dataset, x, y, z, time)
     stem = f"{path.stem}_{z}_over_{x}_{y}" + (f"_t{time:g}" if time is not None else "")
     output = output_dir / f"{stem}.png"
-    figure.savefig(output, dpi=120)
+    save_png(figure, output)
     return {output: figure}
 
 

@@ -15,6 +15,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from .figure import save_png
+
 DPI = 110
 SYMBOL = {"batch_fraction": "batch fraction b", "persistence_time": "persistence time τ", "dt": "step η",
           "alpha": "α = n/d"}
@@ -82,7 +84,7 @@ def plot_learning_curves(series: Sequence[Mapping[str, Any]], dimension: int, pa
             ax.set_title(heading, fontsize=9)
         axes[row, 0].legend(fontsize=7, title=f"markers: simulation, d = {dimension}", title_fontsize=7)
     figure.suptitle(title, fontsize=10)
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path, dpi=DPI)
     return figure
 
 
@@ -128,7 +130,7 @@ def plot_fdt_lines(estimates: Mapping[str, Mapping[str, Any]], halves: Mapping[s
         below.set_title("residual of the window's line (dashed: the two halves' lines)", fontsize=9)
         below.legend(fontsize=7)
     figure.suptitle(title + " (faded: lags outside the window)", fontsize=10)
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path, dpi=DPI)
     return figure
 
 
@@ -144,7 +146,7 @@ def plot_parameter_sweep(tables: Mapping[str, np.ndarray], path: str | os.PathLi
         if parameter == "persistence_time":
             _log_axis(ax, np.unique(table["value"]))
     figure.suptitle(title, fontsize=9)
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path, dpi=DPI)
     return figure
 
 
@@ -164,7 +166,7 @@ def plot_distance_curves(series: Sequence[Mapping[str, Any]], dimension: int, pa
     ax.set_ylabel(r"replica distance $D = |w^a - w^b|^2/d$")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=8)
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path, dpi=DPI)
     return figure
 
 
@@ -196,7 +198,7 @@ def plot_noise_measures(panels: Sequence[Mapping[str, Any]], centrals: Mapping[s
             _log_axis(ax, values)
         ax.legend(fontsize=7)
     figure.suptitle(title, fontsize=8)
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path, dpi=DPI)
     return figure
 
 
@@ -231,5 +233,5 @@ def plot_gap_width(data: Mapping[str, Mapping[str, Any]], epsilons: Sequence[flo
     right.legend(fontsize=7, title="filled: DMFT; open: simulation", title_fontsize=7)
     right.set_title("width of the boundary (bars: 2 standard errors)", fontsize=9)
     figure.suptitle(title, fontsize=10)
-    figure.savefig(path, dpi=DPI)
+    save_png(figure, path, dpi=DPI)
     return figure
