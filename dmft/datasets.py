@@ -65,8 +65,10 @@ class Dataset:
         sigma = np.sqrt(self.delta * np.maximum(np.asarray(self_overlap, dtype=float), 0.0))
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.name == "gmm2":
-                # P(c h <= 0) = Phi(-m / sigma) for both classes; sigma = 0 and m = 0: coin flip.
-                z = np.where(sigma > 0, -m / np.where(sigma > 0, sigma, 1.0), np.where(m > 0, -np.inf, 0.0))
+                # P(c h <= 0) = Phi(-m / sigma) for both classes; with sigma = 0 every sample is
+                # right (m > 0), wrong (m < 0) or a coin flip (m = 0).
+                z = np.where(sigma > 0, -m / np.where(sigma > 0, sigma, 1.0),
+                             np.where(m > 0, -np.inf, np.where(m < 0, np.inf, 0.0)))
                 return np.where((sigma == 0) & (m == 0), 0.5, ndtr(z))
             if self.name == "random-labels":
                 return np.full_like(m, 0.5)

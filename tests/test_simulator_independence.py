@@ -132,6 +132,14 @@ def test_closed_form_test_error_against_fresh_samples(name, rho, theta, delta, m
         assert abs(binomial_z(observed * samples, samples, wrong)) > threshold()
 
 
+def test_gmm2_test_error_without_noise_is_right_wrong_or_a_coin_flip():
+    """sigma = 0 (the limit |w|^2/d -> 0 read literally): h = c m, so every fresh sample is
+    classified right for m > 0, wrong for m < 0 and by a coin flip at m = 0. Detects the
+    limit taken as 1/2 on one side."""
+    dataset = dmft.Dataset(name="gmm2")
+    np.testing.assert_array_equal(dataset.test_error(np.array([0.3, -0.3, 0.0]), np.zeros(3)), [0.0, 1.0, 0.5])
+
+
 # ----------------------------------------------------------------------------- 2. labels and centres
 
 
