@@ -200,8 +200,10 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
 @main.command(name="compile")
 @click.option("--all", "everything", is_flag=True,
               help="Every precision and response estimator, not only the defaults.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes compiling at once (numba compiles on one core each).")
 @one_line_errors
-def compile_command(everything: bool) -> None:
+def compile_command(everything: bool, jobs: int) -> None:
     """Compile the numba kernels now (or check they load from the cache), so that no later run waits.
 
     numba compiles each kernel at its first use and caches it on disk; run this once after
@@ -212,7 +214,8 @@ def compile_command(everything: bool) -> None:
 
     selected = all_variants() if everything else variants()
     click.echo(f"compiling {len(selected)} solver variants and the simulator (kernels already cached just load)")
-    total = compile_kernels(selected, report=lambda what, seconds: click.echo(f"  {what:<36}{seconds:7.1f} s"))
+    total = compile_kernels(selected, report=lambda what, seconds: click.echo(f"  {what:<36}{seconds:7.1f} s"),
+                            jobs=jobs)
     click.echo(f"done in {total:.1f} s")
 
 

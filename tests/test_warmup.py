@@ -41,3 +41,12 @@ def test_compile_command_runs_every_default_variant():
     timed = [line for line in lines if line.startswith("  ") and line.endswith(" s")]
     assert len(timed) == len(variants()) + 1  # one line per variant and the simulator
     assert lines[-1].startswith("done in")
+
+
+def test_compile_command_shares_the_variants_among_processes():
+    # Each variant reported once, whichever process compiled it.
+    result = CliRunner().invoke(main, ["compile", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    timed = sorted(line.rsplit(None, 2)[0].strip() for line in result.output.splitlines()
+                   if line.startswith("  ") and line.endswith(" s"))
+    assert timed == sorted([v.describe().strip() for v in variants()] + ["finite-d simulator"])
