@@ -15,11 +15,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     numba compiles a kernel at its first call, on one core, and caches it on disk. Without
     this, the workers of a fresh checkout compile the same variants at the same time, and
-    compilation is most of a first run. A run of chosen files or markers skips it.
+    compilation is most of a first run. A run of chosen files, markers or keywords skips it.
     """
     config = session.config
     workers = getattr(config.option, "numprocesses", None) or 0
-    whole_suite = config.args_source == pytest.Config.ArgsSource.TESTPATHS and not config.option.markexpr
+    whole_suite = (config.args_source == pytest.Config.ArgsSource.TESTPATHS and not config.option.markexpr
+                   and not config.option.keyword and not config.option.collectonly)
     if hasattr(config, "workerinput") or not isinstance(workers, int) or workers < 2 or not whole_suite:
         return
     from dmft.warmup import all_variants, compile_kernels
@@ -27,7 +28,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # Not the double-precision probe kernels: test_solver_methods.py's fresh-versus-cached
     # test compiles those in its own process and compares them with a cache load; compiled
     # here, they would be compiled a second time for it, in a subprocess with an empty cache.
-    selected = [v for v in all_variants() if not (v.precision == "double" and v.response == "probe")]
+    # Not the threaded exact-response kernels either: no test runs them (30 s of compilation).
+    selected = [v for v in all_variants() if not (v.precision == "double" and v.response == "probe")
+                and not (v.response == "exact" and v.threaded)]
     jobs = min(workers, os.cpu_count() or 1)
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None:
