@@ -98,9 +98,9 @@ def main() -> None:
 
         print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{'dmft on PATH' if args.here else 'fresh virtual environment'}")
-        print(f"{'what':<24}{'median':>9}{'runs':>28}{'target':>10}")
+        print(f"{'what':<24}{'median':>9}{'runs':>28}{'target':>16}")
         if installs:
-            print(f"{'install (pip -e)':<24}{installs[0]:>8.1f}s{'':>28}{'':>10}")
+            print(f"{'install (pip -e)':<24}{installs[0]:>8.1f}s{'':>28}{'':>16}")
         for name, values in rows.items():
             median = statistics.median(values)
             runs = ", ".join(f"{v:.2f}" for v in values)
@@ -109,7 +109,7 @@ def main() -> None:
                 share = median / statistics.median(rows["W1 solve (in process)"])
                 target = f"{share:.0%} (<= 10%)"
             met = "" if name not in TARGETS else ("  met" if median <= TARGETS[name] else "  NOT met")
-            print(f"{name:<24}{median:>8.2f}s{runs:>28}{target:>10}{met}")
+            print(f"{name:<24}{median:>8.2f}s{runs:>28}{target:>16}{met}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
