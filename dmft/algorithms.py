@@ -19,7 +19,8 @@ ALGORITHMS = ("gd", "sgd", "persistent-sgd")
 
 @dataclass(frozen=True)
 class Algorithm:
-    """``batch_fraction`` b, ``persistence_time`` tau (persistent SGD), Langevin ``temperature`` T.
+    """``batch_fraction`` b, ``persistence_time`` tau (persistent SGD), Langevin ``temperature`` T,
+    heavy-ball ``momentum`` beta (docs/theory.md §1, "The update rule").
 
     ``batch_average`` divides the minibatch gradient by b (everyday SGD) instead of the
     partial sum of the DMFT literature (B = 1).
@@ -30,6 +31,7 @@ class Algorithm:
     persistence_time: float = 2.0
     temperature: float = 0.0
     batch_average: bool = False
+    momentum: float = 0.0
 
     def __post_init__(self) -> None:
         if self.name not in ALGORITHMS:
@@ -40,6 +42,8 @@ class Algorithm:
             raise ParameterError("persistence_time", f"must be > 0 and finite, got {self.persistence_time}")
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
             raise ParameterError("temperature", f"must be >= 0 and finite, got {self.temperature}")
+        if not (0 <= self.momentum < 1):
+            raise ParameterError("momentum", f"must lie in [0, 1), got {self.momentum}")
 
     @property
     def effective_batch_fraction(self) -> float:

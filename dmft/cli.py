@@ -26,11 +26,13 @@ from .options import DEFAULT_PRECISION, PRECISIONS
 # here every default is None, so a value given on the command line can be told apart
 # from one to be taken from --config or from the dataclass default.
 PROBLEM_OPTIONS: list[tuple[str, dict[str, Any]]] = [
-    ("--dataset", dict(type=click.Choice(["gmm2", "gmm3", "random-labels"]), help="Data model [gmm2].")),
+    ("--dataset", dict(type=click.Choice(["gmm2", "gmm3", "random-labels", "teacher-student"]),
+                       help="Data model [gmm2].")),
     ("--alpha", dict(type=float, help="Samples per dimension n/d [2]."), ),
     ("--delta", dict(type=float, help="Noise variance Delta of the clusters [0.5].")),
     ("--rho", dict(type=float, help="Class probability rho [0.5].")),
     ("--theta", dict(type=float, help="Threshold of the gmm3 readout h^2 - theta [1].")),
+    ("--label-noise", dict(type=float, help="Teacher-student: probability of flipping each label [0].")),
     ("--loss", dict(type=click.Choice(["logistic", "square", "square-hinge", "smooth-hinge", "hinge"]),
                     help="Loss [logistic].")),
     ("--margin", dict(type=float, help="Margin kappa of the hinge losses [1].")),
@@ -40,6 +42,7 @@ PROBLEM_OPTIONS: list[tuple[str, dict[str, Any]]] = [
     ("--batch-fraction", dict(type=float, help="Batch fraction b [0.3].")),
     ("--persistence-time", dict(type=float, help="Persistence time tau of persistent SGD [2].")),
     ("--temperature", dict(type=float, help="Langevin temperature T [0].")),
+    ("--momentum", dict(type=float, help="Heavy-ball momentum beta, 0 <= beta < 1 [0].")),
     ("--batch-average/--batch-sum", dict(default=None, help="Divide the minibatch gradient by b [--batch-sum].")),
     ("--dt", dict(type=float, help="Step size eta [0.1].")),
     ("--steps", dict(type=int, help="Number of steps N [100].")),

@@ -25,6 +25,7 @@ _COMPONENT_KEYS = {
     "delta": ("dataset", "delta"),
     "rho": ("dataset", "rho"),
     "theta": ("dataset", "theta"),
+    "label_noise": ("dataset", "label_noise"),
     "loss": ("loss", "name"),
     "margin": ("loss", "margin"),
     "sharpness": ("loss", "sharpness"),
@@ -33,6 +34,7 @@ _COMPONENT_KEYS = {
     "persistence_time": ("algorithm", "persistence_time"),
     "temperature": ("algorithm", "temperature"),
     "batch_average": ("algorithm", "batch_average"),
+    "momentum": ("algorithm", "momentum"),
 }
 _TOP_KEYS = ("ridge", "dt", "steps", "init_variance")
 PROBLEM_KEYS = tuple(_COMPONENT_KEYS) + _TOP_KEYS

@@ -1,15 +1,30 @@
 """Direct simulation of the learning dynamics at finite dimension d (docs/theory.md §1).
 
 The simulator runs the algorithm exactly as defined on the same ``dmft.Problem`` the
-DMFT solver takes, reusing the dataset's label law, the algorithm's selection process
+DMFT solver takes, reusing the mixtures' label law, the algorithm's selection process
 and the numba loss terms, so that the two can only disagree through finite-d effects,
-Monte Carlo error or a bug.
+Monte Carlo error or a bug. The teacher-student data and test error are written here
+from the model's definition, independently of ``dmft.datasets``.
 
-Per seed: fresh data (centre v, labels, noise z), fresh w_0, fresh selections and
-Langevin noise, all from ``np.random.SeedSequence(seed).spawn(seeds)``. Every step costs
-two BLAS matrix products ``X @ W`` and ``X.T @ F`` where the columns of W are the main
-run, the optional second replica and the response runs, advanced in lockstep with the
-same selections and noise (memory O(n d + columns d)).
+Per seed: fresh data, fresh w_0, fresh selections and Langevin noise, all from
+``np.random.SeedSequence(seed).spawn(seeds)``; each seed's sequence spawns five streams
+(data, w_0, dynamics, replica, kick). The data stream gives, in this order: mixtures, v
+(rescaled to |v|^2 = d), the pairs (c, y) of ``Dataset.draw_labels`` and the noise z, with
+x = c v / sqrt(d) + sqrt(Delta) z; teacher-student, the teacher v (|v|^2 = d), the inputs
+x ~ N(0, I_d) and one uniform u per sample, with y = sign(v.x / sqrt(d)) flipped where
+u < label_noise (docs/theory.md §1, "Data"). Every step costs two BLAS matrix products
+``X @ W`` and ``X.T @ F`` where the columns of W are the main run, the optional second
+replica and the response runs, advanced in lockstep with the same selections and noise
+(memory O(n d + columns d)).
+
+The update (docs/theory.md §1, "The update rule") is, for every column,
+
+    w_{k+1} = w_k - dt [ridge w_k + (1/B) sum_mu s_mu(k) l'(y_mu, h_mu(k)) x_mu / sqrt(d)]
+              + beta (w_k - w_{k-1}) + sqrt(2 T dt) xi_k + (fields),     w_{-1} = w_0,
+
+with heavy-ball ``momentum`` beta; with beta > 0 the velocity w_{k+1} - w_k (which
+contains the noise and the fields) is kept as one more d x columns array. With beta = 0
+the update is computed as w_k (1 - dt ridge) - dt gradient, without the velocity.
 
 Responses. ``R[k, j]`` is the response of w_k to a field added at update j
 (w_{j+1} += dt eps kick), normalised so that R[j+1, j] = 1: the kick is a Gaussian
@@ -17,8 +32,9 @@ direction rescaled to |kick|^2 = d, and R[k, j] = dw_k(eps).kick / (eps d dt), a
 unbiased estimate of Tr(dw_k/dfield_j)/d. ``chi[k, j] = dt sum_{i=j}^{k-1} R[k, i]`` is
 measured directly by a run with the field on at every update i >= j. With
 ``response_field = 0`` (default) the response runs are linearised (tangent) runs, the
-exact eps -> 0 limit of the twin runs; with ``response_field = eps > 0`` they are
-genuine twin runs with a finite field (nonlinear, O(eps) bias), useful as a check.
+exact eps -> 0 limit of the twin runs (a tangent run and its velocity start at 0); with
+``response_field = eps > 0`` they are genuine twin runs with a finite field (nonlinear,
+O(eps) bias), useful as a check.
 """
 
 from __future__ import annotations
@@ -79,12 +95,15 @@ def _simulate_seed(problem: Problem, options: SimulationOptions, seed: np.random
     data_rng = np.random.default_rng(data_seed)
     v = data_rng.standard_normal(d)
     v *= math.sqrt(d) / np.linalg.norm(v)
-    c, y = ds.draw_labels(data_rng, n)
-    X = data_rng.standard_normal((n, d))
-    X *= math.sqrt(ds.delta)
-    for rows_ in range(0, n, 1024):  # in blocks: no second n x d temporary
-        X[rows_:rows_ + 1024] += np.outer(c[rows_:rows_ + 1024], v / math.sqrt(d))
-    X /= math.sqrt(d)
+    if ds.teacher:
+        X, y = _teacher_student_data(data_rng, v, n, ds.label_noise)
+    else:
+        c, y = ds.draw_labels(data_rng, n)
+        X = data_rng.standard_normal((n, d))
+        X *= math.sqrt(ds.delta)
+        for rows_ in range(0, n, 1024):  # in blocks: no second n x d temporary
+            X[rows_:rows_ + 1024] += np.outer(c[rows_:rows_ + 1024], v / math.sqrt(d))
+        X /= math.sqrt(d)
     w0 = math.sqrt(problem.init_variance) * np.random.default_rng(init_seed).standard_normal(d)
     kick = np.random.default_rng(kick_seed).standard_normal(d)
     kick *= math.sqrt(d) / np.linalg.norm(kick)  # |kick|^2 = d exactly, so R[j+1, j] = 1
@@ -115,7 +134,12 @@ def _simulate_seed(problem: Problem, options: SimulationOptions, seed: np.random
         W[:, 1] = w0
     if not tangent:
         W[:, first_response:] = w0[:, None]  # twins start as copies of the main run
-    responses = W[:, first_response:]
+    beta = algorithm.momentum
+    # With momentum the step goes first into the velocity V = w_{k+1} - w_k (V = 0 before
+    # the first update: w_{-1} = w_0), then into W; without it, straight into W.
+    V = np.zeros((d, ncol)) if beta > 0 else None
+    step = W if V is None else V
+    responses, response_steps = W[:, first_response:], step[:, first_response:]
     rng_a = np.random.default_rng(dynamics_seed)
     rng_b = np.random.default_rng(replica_seed)
     s_a = algorithm.initial_selection(rng_a, n)
@@ -172,27 +196,63 @@ def _simulate_seed(problem: Problem, options: SimulationOptions, seed: np.random
             for col in range(first_response, ncol):
                 Fa[:, col] = s_a * loss_terms_array(*loss_args, y, np.ascontiguousarray(H[:, col]))[1] * inv_b
         active = W[:, :n_active]
-        active *= decay
-        active -= dt * (X.T @ Fa)
+        if V is None:
+            active *= decay
+            active -= dt * (X.T @ Fa)
+        else:
+            velocity = V[:, :n_active]
+            velocity *= beta
+            if problem.ridge != 0.0:
+                velocity -= (dt * problem.ridge) * active
+            velocity -= dt * (X.T @ Fa)
         if noise_scale > 0:
             xi = noise_scale * rng_a.standard_normal(d)
-            W[:, 0] += xi
+            step[:, 0] += xi
             if not tangent:
-                responses += xi[:, None]  # twins share the main run's noise
+                response_steps += xi[:, None]  # twins share the main run's noise
             if replica:
-                W[:, 1] += noise_scale * rng_b.standard_normal(d)
+                step[:, 1] += noise_scale * rng_b.standard_normal(d)
         # Fields: a pulse at update j for R, a constant field from update j on for chi.
         on = np.flatnonzero((starts == k) | (constant & (starts <= k)))
         if on.size:
-            responses[:, on] += (dt * eps) * kick[:, None]
+            response_steps[:, on] += (dt * eps) * kick[:, None]
+        if V is not None:
+            # Columns past these (tangent runs not started yet) are 0 in W and V: nothing to add.
+            moved = max(n_active, first_response + int(on.max()) + 1) if on.size else n_active
+            W[:, :moved] += V[:, :moved]
         _check_finite(k + 1, W[:, :first_response])
         s_a = algorithm.next_selection(rng_a, s_a, dt)
         if replica:
             s_b = algorithm.next_selection(rng_b, s_b, dt)
 
-    out["test_error"] = ds.test_error(out["m"], out["self_overlap"])
+    if ds.teacher:
+        out["test_error"] = _teacher_test_error(out["m"], out["self_overlap"])
+    else:
+        out["test_error"] = ds.test_error(out["m"], out["self_overlap"])
     out["samples"] = n
     return out
+
+
+def _teacher_student_data(rng: np.random.Generator, v: np.ndarray, n: int,
+                          label_noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """X = x / sqrt(d) for x ~ N(0, I_d) and y = sign(v.x / sqrt(d)), each flipped with
+    probability ``label_noise`` (docs/theory.md §1, "Data")."""
+    d = v.shape[0]
+    X = rng.standard_normal((n, d))
+    X /= math.sqrt(d)
+    teacher_field = X @ v
+    flip = rng.random(n) < label_noise
+    y = np.where(teacher_field > 0, 1.0, -1.0)
+    y[flip] = -y[flip]
+    return X, y
+
+
+def _teacher_test_error(m: np.ndarray, self_overlap: np.ndarray) -> np.ndarray:
+    """P(sign(w.x) != sign(v.x)) for fresh x ~ N(0, I_d): the two fields are Gaussian with
+    correlation m / sqrt(|w|^2/d) (|v|^2 = d), so the error is the angle over pi; 1/2 at w = 0."""
+    norm = np.sqrt(self_overlap)
+    cosine = np.divide(m, norm, out=np.zeros_like(m), where=norm > 0)
+    return np.arccos(np.clip(cosine, -1.0, 1.0)) / np.pi
 
 
 def _check_finite(k: int, W: np.ndarray) -> None:

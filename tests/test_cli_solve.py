@@ -112,6 +112,10 @@ def test_config_file_with_command_line_override(tmp_path):
     (["--dt", "0"], "dt"),
     (["--samples", "1"], "samples"),
     (["--rho", "1.2"], "rho"),
+    (["--momentum", "1"], "momentum"),
+    (["--momentum", "-0.1"], "momentum"),
+    (["--label-noise", "0.1"], "label_noise"),  # not a teacher-student problem
+    (["--dataset", "teacher-student", "--label-noise", "0.6"], "label_noise"),
 ])
 def test_bad_parameters_exit_2_naming_the_parameter_and_write_nothing(tmp_path, args, parameter):
     out = tmp_path / "bad.h5"

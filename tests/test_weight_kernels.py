@@ -93,11 +93,13 @@ def square(packed: np.ndarray, n: int) -> np.ndarray:
 
 
 def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1, langevin: float = 0.02,
-            init_variance: float = 0.7, kernel=advance_weight_rows, window: int = SIZE) -> dict:
+            init_variance: float = 0.7, kernel=advance_weight_rows, window: int = SIZE, momentum: float = 0.0,
+            mean_feedback: bool = True) -> dict:
     out = {name: value.copy() for name, value in inputs.items()}
     R_packed = by_rows(out["R"])
-    kernel(k, window, decay, dt, langevin, init_variance, out["K"], out["R"], out["A"], out["m"], out["mu_hat"],
-           by_rows(out["Gamma"]), out["C"], by_rows(out["Gamma_minus"]), out["C_minus"], R_packed)
+    kernel(k, window, decay, dt, langevin, init_variance, momentum, mean_feedback, out["K"], out["R"], out["A"],
+           out["m"], out["mu_hat"], by_rows(out["Gamma"]), out["C"], by_rows(out["Gamma_minus"]), out["C_minus"],
+           R_packed)
     # The kernel reads earlier rows of R from its copy stored by rows and writes the new row to both.
     np.testing.assert_array_equal(R_packed, by_rows(out["R"]))
     return out
@@ -108,16 +110,23 @@ def advance(inputs: dict, k: int = K_STEP, decay: float = 0.99, dt: float = 0.1,
 @pytest.mark.parametrize("two_replicas", [False, True])
 # A window of 300 steps spans two blocks of rows and starts inside one.
 @pytest.mark.parametrize("window", [SIZE, 300], ids=["exact", "memory window"])
-def test_weight_rows_match_the_equations_in_numpy(two_replicas, kernel, window):
+# Momentum and the teacher-student mean (no K on m): docs/theory.md §2.7-2.8. A dropped or
+# misplaced momentum term, or a K term left on the teacher's m, moves these rows by O(beta).
+@pytest.mark.parametrize("momentum, mean_feedback", [(0.0, True), (0.6, True), (0.6, False)],
+                         ids=["plain", "momentum", "momentum, teacher"])
+def test_weight_rows_match_the_equations_in_numpy(two_replicas, kernel, window, momentum, mean_feedback):
     k, decay, dt, langevin, init_variance = K_STEP, 0.99, 0.1, 0.02, 0.7
     inputs = weight_inputs(two_replicas, window=window, decay=decay, dt=dt, langevin=langevin,
                            init_variance=init_variance)
-    out = advance(inputs, k, decay, dt, langevin, init_variance, kernel, window)
+    out = advance(inputs, k, decay, dt, langevin, init_variance, kernel, window, momentum, mean_feedback)
     K, R, A, m = inputs["K"], inputs["R"], inputs["A"], inputs["m"]
-    A_next = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1]
-    m_next = decay * m[k] - dt * inputs["mu_hat"][k] - dt * K[k, : k + 1] @ m[: k + 1]
-    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]; R[k+1, k] = 1.
-    R_next = decay * R[k, : k + 1] - dt * K[k, 1 : k + 1] @ R[1 : k + 1, : k + 1]
+    A_next = decay * A[k] - dt * K[k, : k + 1] @ A[: k + 1] + momentum * (A[k] - A[k - 1])
+    m_next = (decay * m[k] - dt * inputs["mu_hat"][k] - mean_feedback * dt * K[k, : k + 1] @ m[: k + 1]
+              + momentum * (m[k] - m[k - 1]))
+    # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i] + beta (R[k, i] - R[k-1, i]);
+    # R[k+1, k] = 1.
+    R_next = (decay * R[k, : k + 1] - dt * K[k, 1 : k + 1] @ R[1 : k + 1, : k + 1]
+              + momentum * (R[k, : k + 1] - R[k - 1, : k + 1]))
     R_next[k] = 1.0
     R_next[: max(k + 1 - window, 0)] = 0.0  # outside the window
     np.testing.assert_allclose(out["A"][k + 1], A_next, rtol=1e-12)

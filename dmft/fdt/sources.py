@@ -41,18 +41,22 @@ def integrated_response(R: np.ndarray, dt: float) -> np.ndarray:
 
 
 def noise_correlation_time(problem: Problem) -> float:
-    """Correlation time of the minibatch noise: 0 for GD/Langevin, dt for SGD, b tau for persistent SGD.
+    """Correlation time of the minibatch noise: 0 for GD/Langevin, dt for SGD, b tau for persistent SGD;
+    at least the inertia time dt / (1 - beta) with momentum beta > 0.
 
     Persistent SGD's selection is a two-state Markov chain with join rate 1/tau and leave
     rate (1-b)/(b tau); its autocorrelation decays at the sum of the rates, 1/(b tau).
     SGD draws a fresh batch every step: white noise on the grid, correlated over one step.
+    Heavy-ball momentum carries each kick forward, decaying by beta per step
+    (docs/theory.md §2.8).
     """
     algorithm = problem.algorithm
+    inertia = problem.dt / (1.0 - algorithm.momentum) if algorithm.momentum > 0 else 0.0
     if algorithm.name == "persistent-sgd" and algorithm.batch_fraction < 1:
-        return algorithm.batch_fraction * algorithm.persistence_time
+        return max(algorithm.batch_fraction * algorithm.persistence_time, inertia)
     if algorithm.name == "sgd" and algorithm.batch_fraction < 1:
-        return problem.dt
-    return 0.0
+        return max(problem.dt, inertia)
+    return inertia
 
 
 def _mean_of_runs(arrays: Sequence[np.ndarray], with_stderr: bool) -> tuple[np.ndarray, np.ndarray | None]:

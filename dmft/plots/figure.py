@@ -17,8 +17,8 @@ from .._version import __version__, source_digest
 
 # The symbols of the problem parameters in titles and legends.
 SYMBOLS = {"alpha": "α", "delta": "Δ", "rho": "ρ", "theta": "θ", "margin": "κ", "sharpness": "β",
-           "batch_fraction": "b", "persistence_time": "τ", "temperature": "T", "ridge": "λ", "dt": "η",
-           "steps": "N", "init_variance": "σ0²"}
+           "batch_fraction": "b", "persistence_time": "τ", "temperature": "T", "momentum": "β", "label_noise": "ε",
+           "ridge": "λ", "dt": "η", "steps": "N", "init_variance": "σ0²"}
 
 
 def new_figure(width: float = 6.4, height: float = 4.4) -> tuple[Figure, Any]:
@@ -57,8 +57,10 @@ def describe(parameters: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
         return " ".join(item for item in items if item)
 
     dataset = p.get("dataset", "")
-    data = join("" if "dataset" in skip else str(dataset), part("alpha"), part("delta"),
-                part("rho") if dataset != "random-labels" else "", part("theta") if dataset == "gmm3" else "")
+    teacher = dataset == "teacher-student"
+    data = join("" if "dataset" in skip else str(dataset), part("alpha"), part("delta") if not teacher else "",
+                part("rho") if dataset in ("gmm2", "gmm3") else "", part("theta") if dataset == "gmm3" else "",
+                part("label_noise") if teacher else "")
     loss = p.get("loss", "")
     loss_part = join("" if "loss" in skip else str(loss), part("margin") if "hinge" in str(loss) else "",
                      part("sharpness") if loss == "smooth-hinge" else "")
@@ -67,6 +69,7 @@ def describe(parameters: Mapping[str, Any], skip: Iterable[str] = ()) -> str:
                 part("batch_fraction") if algorithm != "gd" else "",
                 part("persistence_time") if algorithm == "persistent-sgd" else "",
                 part("temperature") if p.get("temperature") else "",  # T = 0: no Langevin noise, say nothing
+                part("momentum") if p.get("momentum") else "",
                 "batch-avg" if p.get("batch_average") and "batch_average" not in skip else "")
     rest = join(part("ridge"), part("dt"), part("steps"))
     return " · ".join(item for item in (data, loss_part, algo, rest) if item)

@@ -64,7 +64,7 @@ def iterate(
     n = problem.steps
     for iteration in range(max_iterations):
         weights_from_kernels(problem, traj)
-        factors = PathFactors(traj)
+        factors = PathFactors(traj, problem.dataset.teacher)
         population = make_population(iteration)
         new = Trajectory.start(problem, replicas, memory_steps, R_rows_type)
         gamma_se, response_se = square_zeros(n + 1), square_zeros(n + 1)  # written a row per step, as traj's

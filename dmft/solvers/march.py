@@ -23,7 +23,7 @@ def march(problem: Problem, population: Population, progress: Progress | None = 
     ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
     """
     traj = Trajectory.start(problem, population.replicas, memory_steps, population.sum_dtype)
-    factors = PathFactors(traj)
+    factors = PathFactors(traj, problem.dataset.teacher)
     n = problem.steps
     for k in range(n + 1):
         step(k, factors, population, traj, traj, gap_steps)

@@ -86,11 +86,11 @@ class Population:
         n, steps = samples, problem.steps + 1
         ds, loss, algorithm = problem.dataset, problem.loss, problem.algorithm
         self.params, self.codes = pack_params(
-            problem.dt, ds.delta, algorithm.gradient_divisor, loss.margin, loss.sharpness, ds.theta,
+            problem.dt, ds.noise_variance, algorithm.gradient_divisor, loss.margin, loss.sharpness, ds.theta,
             loss.code, ds.readout_code, quantize=precision == "compact",
         )
         self.c, self.y = ds.draw_labels(rng, n)
-        self.kernel_scale = ds.alpha * ds.delta  # Gamma_C and K are alpha Delta E[...]
+        self.kernel_scale = ds.alpha * ds.noise_variance  # Gamma_C and K are alpha Delta E[...]
         # The draws of every step come from counter-based streams under this key (streams).
         self.stream_key = rng.integers(0, 2**32, size=2, dtype=np.uint64)  # Philox4x32's two key words
         self.switching = np.array(algorithm.switching_probabilities(problem.dt))

@@ -44,14 +44,17 @@ class PathFactors:
     """Incremental Cholesky factors of the covariances the Gaussian paths are drawn from.
 
     One replica: C. Two replicas: C + C_ab and C - C_ab, whose paths g+ and g- are
-    independent (g^a, g^b = (g+ +- g-)/sqrt(2); docs/theory.md §7).
+    independent (g^a, g^b = (g+ +- g-)/sqrt(2); docs/theory.md §7). For the teacher-student
+    perceptron (``teacher``) the paths are orthogonal to the teacher: C - m m^T takes the
+    place of C (docs/theory.md §2.7).
     """
 
-    def __init__(self, traj: Trajectory):
+    def __init__(self, traj: Trajectory, teacher: bool = False):
         self.traj = traj
+        self.teacher = teacher
         n = traj.C.shape[0]
         if traj.replicas == 1:
-            self.covariances = (traj.C,)
+            self.covariances = (np.zeros((n, n)) if teacher else traj.C,)
         else:
             self.covariances = (np.zeros((n, n)), traj.C_minus)
         # Lower triangles stored by rows (kernels.triangles): the factor is only ever read by rows.
@@ -61,8 +64,13 @@ class PathFactors:
     def rows(self, k: int) -> tuple[np.ndarray, ...]:
         """Factor row k of every covariance (C row k must be known) and return them."""
         traj = self.traj
+        row = traj.C[k, : k + 1]
+        if self.teacher:
+            row = row - traj.m[k] * traj.m[: k + 1]
         if traj.replicas == 2:
-            self.covariances[0][k, : k + 1] = 2.0 * traj.C[k, : k + 1] - traj.C_minus[k, : k + 1]
+            self.covariances[0][k, : k + 1] = 2.0 * row - traj.C_minus[k, : k + 1]
+        elif self.teacher:
+            self.covariances[0][k, : k + 1] = row
         for covariance, factor, blocks in zip(self.covariances, self.factors, self.blocks):
             traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, covariance, factor, blocks))
         return tuple(packed_row(factor, k) for factor in self.factors)

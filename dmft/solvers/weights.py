@@ -159,8 +159,8 @@ def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
     kernel(
         k, min(traj.memory_steps, k + 1), 1.0 - problem.dt * problem.ridge, problem.dt,
         2.0 * problem.algorithm.temperature * problem.dt, problem.init_variance,
-        traj.K, traj.R, traj.A, traj.m, traj.mu_hat, traj.Gamma_packed, traj.C,
-        traj.Gamma_minus_packed, traj.C_minus if two else _NO_ROWS, traj.R_packed,
+        problem.algorithm.momentum, not problem.dataset.teacher, traj.K, traj.R, traj.A, traj.m, traj.mu_hat,
+        traj.Gamma_packed, traj.C, traj.Gamma_minus_packed, traj.C_minus if two else _NO_ROWS, traj.R_packed,
     )
     check_finite(k + 1, traj)
 

@@ -158,8 +158,8 @@ def _rows_times(R_packed, window, lo, hi, v, out):
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
-def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, m, mu_hat, Gamma_packed, C,
-                        Gamma_minus_packed, C_minus, R_packed):
+def advance_weight_rows(k, window, decay, dt, langevin, init_variance, momentum, mean_feedback, K, R, A, m, mu_hat,
+                        Gamma_packed, C, Gamma_minus_packed, C_minus, R_packed):
     """Step k+1 of the weight side from kernel rows 0..k (docs/theory.md §2).
 
     A_{k+1}, m_{k+1}, R[k+1, :] and C[k+1, :k+2] (and C - C_ab when ``C_minus`` has rows):
@@ -175,6 +175,10 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
     C takes the closed form of docs/theory.md §2, s0^2 A A^T + m m^T + R N R^T with
     N = dt^2 Gamma + 2 T dt I.
 
+    ``momentum`` beta adds beta (X_k - X_{k-1}) to the recursions of A, m and R, with
+    X_{-1} = X_0 (docs/theory.md §2.8). ``mean_feedback`` is False for the teacher-student
+    perceptron, where K does not act on m (docs/theory.md §2.7).
+
     ``window`` is the memory window in steps: R[k', i] and K[k', i] are zero for
     k' - i > window (window > k: none). Then R row k+1 costs O(window^2) and the noise and
     C row O(window k) instead of O(k^2).
@@ -189,7 +193,13 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
         a_sum += K[k, j] * A[j]
         m_sum += K[k, j] * m[j]
     A[k + 1] = decay * A[k] - dt * a_sum
-    m[k + 1] = decay * m[k] - dt * mu_hat[k] - dt * m_sum
+    if mean_feedback:
+        m[k + 1] = decay * m[k] - dt * mu_hat[k] - dt * m_sum
+    else:
+        m[k + 1] = decay * m[k] - dt * mu_hat[k]
+    if momentum != 0.0 and k > 0:  # at k = 0 the velocity X_0 - X_{-1} is zero
+        A[k + 1] += momentum * (A[k] - A[k - 1])
+        m[k + 1] += momentum * (m[k] - m[k - 1])
     # R[k+1, i] = decay R[k, i] - dt sum_{i<j<=k} K[k, j] R[j, i]. Each block of rows j adds
     # its share into its own partial row (rows of R stream whole); partials are added in
     # block order, so the sum is fixed whatever the threads.
@@ -203,6 +213,9 @@ def advance_weight_rows(k, window, decay, dt, langevin, init_variance, K, R, A, 
                            weights, r_partials[block])
     for i in prange(r_first, k + 1):
         R[k + 1, i] = decay * R[k, i] + _sum_of_partials(r_partials, i, j_first)
+    if momentum != 0.0:  # R[k-1, i] is zero for i >= k - 1
+        for i in range(r_first, k):
+            R[k + 1, i] += momentum * (R[k, i] - R[k - 1, i])
     R[k + 1, k] = 1.0
     r = packed_row(R_packed, k + 1)
     for i in range(k + 2):  # not r[:] = ...: see cholesky_row
