@@ -52,7 +52,7 @@ def test_list_names_every_claim_and_figure():
         assert claim.name in result.output and f"claim {claim.number}" in result.output
         for figure in claim.figures:
             assert figure in result.output
-    assert sorted(claim.number for claim in reproduce.CLAIMS) == [1, 2, 3, 4, 5]
+    assert sorted(claim.number for claim in reproduce.CLAIMS) == [1, 2, 3, 4, 5, 6, 7]
 
 
 def test_unknown_names_and_missing_output_are_refused(tmp_path):
@@ -106,6 +106,25 @@ def test_learning_curves_resolve_the_effect_of_the_batch_fraction(quick):
     assert tests["final test error changes (SGD, b = 0.1 against b = 0.7)"] == HOLDS
     assert tests["final training loss changes (SGD, b = 0.1 against b = 0.7)"] == HOLDS
     assert tests["half-decay time of the training loss changes (SGD, b = 0.1 against b = 0.7)"] == HOLDS
+
+
+def test_label_noise_raises_the_teacher_students_errors(quick):
+    tests = verdicts(quick["teacher-student"][1])
+    for algorithm in ("GD", "SGD"):
+        assert tests[f"label noise ε = 0.2 raises the final test error ({algorithm})"] == HOLDS
+        assert tests[f"label noise ε = 0.2 raises the final training loss ({algorithm})"] == HOLDS
+
+
+def test_momentum_claim_measures_every_momentum_on_both_sides(quick):
+    directory, document = quick["momentum"]
+    findings = document["findings"]
+    # Without momentum there is no counterpart to run; with it, the counterpart is there.
+    assert set(findings["0"]) == {"DMFT", "simulation"}
+    assert set(findings["0.5"]) == {"DMFT", "simulation", "counterpart"}
+    langevin = {t["quantity"]: t for t in document["tests"] if t["quantity"].startswith("Langevin")}
+    assert len(langevin) == 2 and all(t["role"] == "check" for t in langevin.values())
+    header, rows = read_table(directory / "momentum.csv")
+    assert {row["side"] for row in rows} >= {"DMFT", "simulation", "counterpart"}
 
 
 def test_fdt_windows_are_stationary_and_teff_is_resolved(quick):

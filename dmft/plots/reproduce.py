@@ -235,3 +235,63 @@ def plot_gap_width(data: Mapping[str, Mapping[str, Any]], epsilons: Sequence[flo
     figure.suptitle(title, fontsize=10)
     save_png(figure, path, dpi=DPI)
     return figure
+
+
+def plot_momentum(persistent: Mapping[str, Sequence[tuple[float, float, float]]],
+                  langevin: Mapping[str, Sequence[tuple[float, float, float]]], dimension: int,
+                  path: str | os.PathLike, title: str) -> Figure:
+    """Claim 6. Left: T_eff of persistent SGD against the momentum beta, DMFT, simulation and the
+    counterpart without momentum (step and persistence time stretched by 1/(1 - beta)). Right:
+    the Langevin FDT temperature over T against beta at each step, and 1/(1 - beta).
+    Each mapping gives (beta, value, stderr) per point."""
+    figure, axes = _figure(11.0, 4.4, 1, 2)
+    left, right = axes[0]
+    styles = {"DMFT": dict(color="C0", marker="o", ls="-", label="DMFT"),
+              "simulation": dict(color="C1", marker="s", ls="none", mfc="white",
+                                 label=f"simulation, d = {dimension}"),
+              "counterpart": dict(color="0.35", marker="^", ls="--", mfc="white",
+                                  label="DMFT without momentum, η/(1-β), τ/(1-β)")}
+    for side, points in persistent.items():
+        if points:
+            beta, value, error = (np.array(column) for column in zip(*points))
+            left.errorbar(beta, value, yerr=2 * np.nan_to_num(error), ms=4.5, capsize=2, lw=1, **styles[side])
+    left.set_xlabel("momentum β")
+    left.set_ylabel("T_eff")
+    left.set_title("persistent SGD", fontsize=9)
+    left.legend(fontsize=7)
+    for index, (label, points) in enumerate(langevin.items()):
+        beta, value, error = (np.array(column) for column in zip(*points))
+        right.errorbar(beta, value, yerr=2 * np.nan_to_num(error), color=f"C{index + 2}", marker="o", ms=4, lw=1,
+                       capsize=2, ls="none", label=f"DMFT FDT temperature, {label}")
+    grid = np.linspace(0.0, max(max(b for b, _, _ in points) for points in langevin.values()), 50)
+    right.plot(grid, 1.0 / (1.0 - grid), color="0.2", lw=1, label="1/(1-β)")
+    right.set_xlabel("momentum β")
+    right.set_ylabel("T_FDT / T")
+    right.set_title("Langevin GD with momentum", fontsize=9)
+    right.legend(fontsize=7)
+    figure.suptitle(title, fontsize=9)
+    save_png(figure, path, dpi=DPI)
+    return figure
+
+
+def plot_teacher_student(series: Sequence[Mapping[str, Any]], dimension: int, path: str | os.PathLike,
+                         title: str) -> Figure:
+    """Claim 7: test error, training loss and overlap m against time, one colour per curve
+    (dashed: with momentum); DMFT bands, simulation markers."""
+    figure, axes = _figure(13.0, 4.4, 1, 3)
+    for index, item in enumerate(series):
+        color = f"C{index}"
+        style = {"ls": "--"} if item.get("momentum") else {}
+        for column, name in enumerate(("test_error", "train_loss", "m")):
+            ax = axes[0, column]
+            (dm, dse), (sm, sse) = item["dmft"][name], item["simulation"][name]
+            _band(ax, item["time"], dm, dse, color, f"{item['label']} (DMFT)" if column == 0 else None, **style)
+            _markers(ax, item["time"], sm, sse, color, count=12)
+    for column, ylabel in enumerate(("test error (against the clean teacher)", "training loss",
+                                     "overlap m with the teacher")):
+        axes[0, column].set_xlabel("time t")
+        axes[0, column].set_ylabel(ylabel)
+    axes[0, 0].legend(fontsize=7, title=f"markers: simulation, d = {dimension}", title_fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    save_png(figure, path, dpi=DPI)
+    return figure

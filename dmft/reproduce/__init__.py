@@ -19,6 +19,13 @@ The claims (``dmft reproduce --list``):
 4. ``replica-distance`` (2022): in the over-parametrized regime the distance between two
    replicas behaves like T_eff as a function of the same parameters.
 5. ``gap-width`` (2022): noisier algorithms end training with wider decision boundaries.
+
+Beyond the papers (issue 26):
+
+6. ``momentum``: heavy-ball momentum beta rescales time by 1/(1 - beta) (Langevin at
+   T/(1 - beta); persistent SGD's T_eff equals that of its counterpart without momentum).
+7. ``teacher-student``: learning curves of the teacher-student perceptron with and without
+   label noise, DMFT against simulation.
 """
 
 from __future__ import annotations
@@ -29,14 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError
-from . import fdt_line, gap_width, learning_curves, replica_distance, teff_parameters
+from . import fdt_line, gap_width, learning_curves, momentum, replica_distance, teacher_student, teff_parameters
 from .contract import Claim, Outcome, settings_dict
 from .output import read_claims, write_claims
 from .runs import LOG
 from .verdicts import ROLE_CHECK, ROLE_CLAIM, combine
 
 CLAIMS: tuple[Claim, ...] = (learning_curves.CLAIM, fdt_line.CLAIM, teff_parameters.CLAIM, replica_distance.CLAIM,
-                             gap_width.CLAIM)
+                             gap_width.CLAIM, momentum.CLAIM, teacher_student.CLAIM)
 ALL = "all"
 
 

@@ -69,6 +69,21 @@ def variants(s: Settings) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def side_curves(theory: list[Any], sims: list[Any], observables: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """side ("dmft", "simulation") -> observable -> (mean, stderr) over the independent runs."""
+    return {side: {name: curve_estimates(runs, name) for name in observables}
+            for side, runs in (("dmft", theory), ("simulation", sims))}
+
+
+def curve_rows(key: str, time: np.ndarray, curves: dict[str, dict[str, Any]], compared: np.ndarray) -> list[dict]:
+    """One CSV row per compared step: every observable's mean and stderr on both sides."""
+    return [dict(variant=key, t=float(time[k]),
+                 **{f"{name}_{side}{suffix}": float(curves[side][name][index][k])
+                    for name in curves["dmft"] for side in ("dmft", "simulation")
+                    for index, suffix in ((0, ""), (1, "_stderr"))})
+            for k in compared]
+
+
 def half_decay_time(time: np.ndarray, values: np.ndarray) -> float:
     """When ``values`` first reach halfway between their first and last value (linear interpolation)."""
     level = 0.5 * (values[0] + values[-1])
@@ -91,14 +106,9 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
         theory = dmft_runs(problem, s.dmft)
         sims = simulation_runs(problem, s.simulation, correlation_times=(0.0,), response_times=(), chi_times=(),
                                gap_times=())
-        curves = {side: {name: curve_estimates(runs, name) for name in OBSERVABLES}
-                  for side, runs in (("dmft", theory), ("simulation", sims))}
+        curves = side_curves(theory, sims, OBSERVABLES)
         series.append(dict(key=key, label=label, algorithm=flat["algorithm"], time=problem.time, **curves))
-        for k in compared:
-            rows.append(dict(variant=key, t=float(problem.time[k]),
-                             **{f"{name}_{side}{suffix}": float(curves[side][name][index][k])
-                                for name in OBSERVABLES for side in ("dmft", "simulation")
-                                for index, suffix in ((0, ""), (1, "_stderr"))}))
+        rows += curve_rows(key, problem.time, curves, compared)
         measured = {}
         for quantity, values in (("final test error", lambda r: r.test_error[-1]),
                                  ("final training loss", lambda r: r.train_loss[-1]),
@@ -112,7 +122,8 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
                                                  for side, e in zip(("dmft", "simulation"), pair)
                                                  for suffix, attr in (("", "value"), ("_stderr", "stderr"))}))
 
-    tests = _agreement_tests(series, compared, s) + _change_tests(per_run, s)
+    tests = curve_agreement_tests(series, compared, OBSERVABLES, s.dmft.runs, s.simulation.seeds, s.relevance)
+    tests += _change_tests(per_run, s)
     parameters = {**settings_dict(s), "model": MIXTURE}
     write_table(output / f"{NAME}.csv", rows, parameters,
                 "Claim 1: test error and training loss against time, DMFT (mean and stderr over independent runs) "
@@ -128,21 +139,27 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
                    findings=findings)
 
 
-def _agreement_tests(series: list[dict[str, Any]], compared: np.ndarray, s: Settings) -> list[Test]:
-    points = len(series) * len(OBSERVABLES) * len(compared)
+def curve_agreement_tests(series: list[dict[str, Any]], compared: np.ndarray, observables: tuple[str, ...],
+                          dmft_runs: int, simulation_seeds: int, relevance: float) -> list[Test]:
+    """DMFT against simulation along every curve of ``series`` at the ``compared`` steps.
+
+    The worst point of each curve decides, against a threshold Bonferroni-corrected over
+    every compared point; the test must resolve ``relevance`` times the curve's range,
+    judged on the median error along the curve.
+    """
+    points = len(series) * len(observables) * len(compared)
     tests = []
     for item in series:
-        for name in OBSERVABLES:
+        for name in observables:
             (dm, dse), (sm, sse) = item["dmft"][name], item["simulation"][name]
             error = np.sqrt(dse[compared] ** 2 + sse[compared] ** 2)
             z = np.abs(dm[compared] - sm[compared]) / np.maximum(error, 1e-300)
             worst = int(np.argmax(z))
             k = int(compared[worst])
             scale = float(np.ptp(dm))
-            dmft = Estimate(float(dm[k]), float(dse[k]), s.dmft.runs, "DMFT")
-            sim = Estimate(float(sm[k]), float(sse[k]), s.simulation.seeds, "simulation")
-            # The worst point decides; the resolution is judged on the typical error along the curve.
-            tests.append(agreement(f"{name.replace('_', ' ')}, {item['key']}", dmft, sim, points, s.relevance * scale,
+            dmft = Estimate(float(dm[k]), float(dse[k]), dmft_runs, "DMFT")
+            sim = Estimate(float(sm[k]), float(sse[k]), simulation_seeds, "simulation")
+            tests.append(agreement(f"{name.replace('_', ' ')}, {item['key']}", dmft, sim, points, relevance * scale,
                                    details={"time_of_largest_z": float(item["time"][k]), "points": len(compared),
                                             "curve_range": scale},
                                    typical_error=float(np.median(error))))

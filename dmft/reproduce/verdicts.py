@@ -122,18 +122,20 @@ def agreement(quantity: str, dmft: Estimate, simulation: Estimate, comparisons: 
     """
     error, dof = combined(dmft, simulation)
     limit = threshold(comparisons, dof)
+    # The two sides are named by their sources ("DMFT", "simulation" unless told otherwise).
+    first, second = dmft.source or "DMFT", simulation.source or "simulation"
     difference = dmft.value - simulation.value
     z = abs(difference) / error if error > 0 else (0.0 if difference == 0 else math.inf)
     resolution = limit * (error if typical_error is None else typical_error)
     details = {"difference": difference, "relevance": relevance, "resolution": resolution, **(details or {})}
     if z >= limit:
-        return Test(quantity, FAILS, f"DMFT and simulation differ by {difference:.3g}, {z:.1f} standard errors "
+        return Test(quantity, FAILS, f"{first} and {second} differ by {difference:.3g}, {z:.1f} standard errors "
                                      f"(threshold {limit:.1f})", z, limit, dmft, simulation, details)
     if resolution > relevance:
         return Test(quantity, INCONCLUSIVE, f"no significant difference (|z| = {z:.1f}), but the errors could hide "
                                             f"one of {relevance:.2g} (resolution {resolution:.2g})", z, limit, dmft,
                     simulation, details)
-    return Test(quantity, HOLDS, f"DMFT and simulation agree: |z| = {z:.1f} < {limit:.1f}", z, limit, dmft,
+    return Test(quantity, HOLDS, f"{first} and {second} agree: |z| = {z:.1f} < {limit:.1f}", z, limit, dmft,
                 simulation, details)
 
 

@@ -16,12 +16,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PAGE = HERE.parent.parent / "gallery.md"
-ORDER = ("learning-curves", "fdt-line", "teff-parameters", "replica-distance", "gap-width")
+ORDER = ("learning-curves", "fdt-line", "teff-parameters", "replica-distance", "gap-width", "momentum",
+         "teacher-student")
 TITLES = {"learning-curves": "Learning curves, DMFT against simulation",
           "fdt-line": "A stationary state where χ against ΔC is a line",
           "teff-parameters": "T_eff against the problem parameters",
           "replica-distance": "The replica distance behaves like T_eff",
-          "gap-width": "Noisier algorithms, wider decision boundaries"}
+          "gap-width": "Noisier algorithms, wider decision boundaries",
+          "momentum": "Momentum rescales time",
+          "teacher-student": "The teacher-student perceptron, with and without label noise"}
 MARK = {"holds": "✅ holds", "does not hold": "❌ does not hold", "inconclusive": "❔ inconclusive",
         None: "—"}
 
@@ -100,6 +103,8 @@ KEY_TESTS = {
     "teff-parameters": lambda t: True,
     "replica-distance": lambda t: True,
     "gap-width": lambda t: t["role"] == "claim",
+    "momentum": lambda t: True,
+    "teacher-student": lambda t: t["role"] == "claim",
 }
 
 
@@ -350,7 +355,9 @@ FINDINGS = {"learning-curves": findings_learning_curves, "fdt-line": findings_fd
 
 INTRO = """# Gallery: the papers' claims, reproduced
 
-The two papers this tool implements make five claims. Each is reproduced here by one
+The two papers this tool implements make five claims (1-5); two more (6-7) are ours, about
+the extensions beyond the papers, heavy-ball momentum and the teacher-student perceptron
+([guide](guides/momentum-teacher-student.md)). Each is reproduced here by one
 command, `dmft reproduce NAME --output DIR`, which solves the DMFT and simulates the same
 problem at finite dimension, draws the figure, writes the numbers behind it (CSV, headed
 by the source digest and the parameters) and a `claims.json` with a verdict per
@@ -373,7 +380,7 @@ are reported apart from the claim's verdict. Thresholds, relevances and sizes ar
 the code (`dmft/reproduce/`) before a run, and recorded in its claims.json.
 
 **Quick versions.** `dmft reproduce NAME --quick` runs the same code at a size that takes
-seconds; `tests/test_reproduce.py` runs all five and asserts the verdicts that size can
+seconds; `tests/test_reproduce.py` runs all seven and asserts the verdicts that size can
 decide and the structure of the files.
 
 **Memory window.** Long runs use the memory window of docs/theory.md §9 only where the
@@ -391,7 +398,7 @@ def render() -> str:
                     f"{MARK[d['checks']['verdict']]} | {d['wall_time_seconds']:.0f} s |")
     total = sum(d["wall_time_seconds"] for d in documents)
     page = [INTRO, "\n".join(rows), "",
-            f"All five full reproductions took {total / 60:.0f} minutes in all "
+            f"All {len(documents)} full reproductions took {total / 60:.0f} minutes in all "
             f"(`dmft reproduce all`).", ""]
     page += [section(d) for d in documents]
     return "\n".join(page)
