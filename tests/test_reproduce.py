@@ -120,7 +120,10 @@ def test_momentum_claim_measures_every_momentum_on_both_sides(quick):
     findings = document["findings"]
     # Without momentum there is no counterpart to run; with it, the counterpart is there.
     assert set(findings["0"]) == {"DMFT", "simulation"}
-    assert set(findings["0.5"]) == {"DMFT", "simulation", "counterpart"}
+    assert set(findings["0.5"]) == {"DMFT", "simulation", "counterpart", "paired_difference"}
+    # The paired difference shares the runs' noise: smaller than the unpaired combined error.
+    paired, sides = findings["0.5"]["paired_difference"], findings["0.5"]
+    assert paired["stderr"] < math.hypot(sides["DMFT"]["T_eff_stderr"], sides["counterpart"]["T_eff_stderr"])
     langevin = {t["quantity"]: t for t in document["tests"] if t["quantity"].startswith("Langevin")}
     assert len(langevin) == 2 and all(t["role"] == "check" for t in langevin.values())
     header, rows = read_table(directory / "momentum.csv")

@@ -11,21 +11,33 @@ consequences are measured:
   without momentum at step dt / (1 - beta) and persistence time tau / (1 - beta), with
   every time (run length, lags, averaging) stretched by 1 / (1 - beta): the same number of
   steps. So its T_eff equals that counterpart's, and grows with beta as T_eff grows with tau.
+  The two have the same switching probabilities per step, so the same seed gives both the
+  same selections and innovations: their difference is estimated run by run (a paired
+  jackknife), free of most of the Monte Carlo noise of either.
+
+The Langevin runs at momentum beta use the step dt (1 - beta), run length and lags
+stretched alike, so that every momentum has the same effective step dt and the same O(dt)
+error to extrapolate away.
 
 The persistent-SGD model is claim 2's: the perceptron storing random labels with the
 square hinge (margin 1, no ridge) at alpha = 4, above its capacity, so that it becomes
 stationary. Tests: T_eff of persistent SGD with momentum, DMFT against simulation (checks);
-T_eff against its counterpart without momentum (the claim; both DMFT, the difference is
-O(dt)); T_eff grows from the smallest to the largest beta; the Langevin temperatures.
+T_eff against its counterpart without momentum (the claim; both DMFT, paired, the
+difference is O(dt)); T_eff grows from the smallest to the largest beta; the Langevin
+temperatures.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..fdt import TeffEstimate, effective_temperature_from_runs
+import numpy as np
+
+from ..fdt import TeffEstimate, as_fdt_source, effective_temperature, effective_temperature_from_runs
 from ..plots.reproduce import plot_momentum
 from ..problem import Problem
 from .contract import Claim, Outcome, settings_dict
@@ -94,7 +106,7 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
     # The lag window of the plain run, in the momentum runs' own time: the rescaling maps it
     # onto the counterpart's window stretched by 1/(1 - beta).
     window = lag_window(persistent(s, 0.0), s.s_max)
-    rows, measured = [], {}
+    rows, measured, paired = [], {}, {}
     for beta in s.momenta:
         stretch = 1.0 / (1.0 - beta)
         problem = persistent(s, beta)
@@ -103,8 +115,11 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
                                                response_times=(), chi_times=s.reference_times, gap_times=())}
         estimates = {side: _teff(runs, window, s.average_over) for side, runs in sides.items()}
         if beta > 0:
-            estimates["counterpart"] = _teff(dmft_runs(persistent(s, beta, counterpart=True), s.dmft),
-                                             (window[0] * stretch, window[1] * stretch), s.average_over * stretch)
+            twin_runs = dmft_runs(persistent(s, beta, counterpart=True), s.dmft)
+            twin_window = (window[0] * stretch, window[1] * stretch)
+            estimates["counterpart"] = _teff(twin_runs, twin_window, s.average_over * stretch)
+            paired[beta] = paired_difference(sides["DMFT"], (window, s.average_over), twin_runs,
+                                             (twin_window, s.average_over * stretch))
         measured[beta] = estimates
         for side, estimate in estimates.items():
             rows.append(dict(momentum=beta, side=side, T_eff=estimate.T_eff, T_eff_stderr=estimate.T_eff_stderr,
@@ -115,7 +130,7 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
             rows.append(dict(momentum=beta, side=f"Langevin DMFT, dt = {dt:g}", T_eff=estimate.T_eff,
                              T_eff_stderr=estimate.T_eff_stderr, lag_min=estimate.window[0],
                              lag_max=estimate.window[1]))
-    tests = _persistent_tests(measured, s) + _langevin_tests(langevin, s)
+    tests = _persistent_tests(measured, paired, s) + _langevin_tests(langevin, s)
     parameters = {**settings_dict(s), "model": PERCEPTRON, "langevin_model": LANGEVIN}
     write_table(output / f"{NAME}.csv", rows, parameters,
                 "Claim 6: T_eff of persistent SGD with momentum (DMFT, simulation, and the DMFT of the counterpart "
@@ -126,6 +141,8 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
                   f"T = {s.temperature:g}")
     findings = {f"{beta:g}": {side: {"T_eff": e.T_eff, "T_eff_stderr": e.T_eff_stderr, "window": list(e.window)}
                               for side, e in estimates.items()} for beta, estimates in measured.items()}
+    for beta, (difference, error) in paired.items():
+        findings[f"{beta:g}"]["paired_difference"] = {"value": difference, "stderr": error}
     findings["langevin"] = {f"{beta:g}": {f"{dt:g}": {"T_eff": e.T_eff, "T_eff_stderr": e.T_eff_stderr}
                                           for dt, e in by_dt.items()} for beta, by_dt in langevin.items()}
     notes = ("The counterpart of momentum beta is persistent SGD without momentum at step dt/(1 - beta) and "
@@ -135,17 +152,43 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
                    notes=notes)
 
 
+def paired_difference(runs: Sequence[Any], fit: tuple[tuple[float, float], float], twins: Sequence[Any],
+                      twin_fit: tuple[tuple[float, float], float]) -> tuple[float, float]:
+    """T_eff(runs) - T_eff(twins) and its jackknife error, leaving out run i of both at once.
+
+    Run i of each family comes from the same seed, so the leave-one-out differences keep
+    what the two share out of the error. ``fit`` and ``twin_fit``: (lag window, average_over).
+    """
+    families = [([as_fdt_source(r) for r in members], window, average)
+                for members, (window, average) in ((runs, fit), (twins, twin_fit))]
+
+    def difference(keep: Sequence[int]) -> float:
+        values = [effective_temperature(sources[0].mean_of([sources[i] for i in keep]), lag_window=window,
+                                        average_over=average, require_stationary=False).T_eff
+                  for sources, window, average in families]
+        return values[0] - values[1]
+
+    n = len(runs)
+    whole = difference(range(n))
+    leave_out = np.array([difference([j for j in range(n) if j != i]) for i in range(n)])
+    return whole, math.sqrt((n - 1) / n * float(np.sum((leave_out - leave_out.mean()) ** 2)))
+
+
 def _langevin(s: Settings) -> dict[float, dict[float, TeffEstimate]]:
-    """FDT temperature of Langevin GD with each momentum, at both step sizes."""
+    """FDT temperature of Langevin GD with each momentum, at both step sizes (each times 1 - beta,
+    with the run and the lags: the same effective step dt at every momentum)."""
     out: dict[float, dict[float, TeffEstimate]] = {}
     for beta in s.momenta:
         out[beta] = {}
+        shrink = 1.0 - beta
         for dt in s.langevin_dts:
-            problem = problem_of(LANGEVIN, temperature=s.temperature, momentum=beta, dt=dt, time=s.langevin_time)
+            problem = problem_of(LANGEVIN, temperature=s.temperature, momentum=beta, dt=dt * shrink,
+                                 steps=round(s.langevin_time / dt))
             runs = dmft_runs(problem, s.langevin_dmft)
             # At equilibrium Delta C = T chi: the fit through the origin, whose O(dt) error is
             # also the smaller one with momentum (docs/theory.md §2.8).
-            out[beta][dt] = effective_temperature_from_runs(runs, lag_window=s.langevin_lags, through_origin=True,
+            lags = (s.langevin_lags[0] * shrink, s.langevin_lags[1] * shrink)
+            out[beta][dt] = effective_temperature_from_runs(runs, lag_window=lags, through_origin=True,
                                                             require_stationary=False)
     return out
 
@@ -154,7 +197,8 @@ def _estimate(estimate: TeffEstimate, runs: int, source: str) -> Estimate:
     return Estimate(estimate.T_eff, estimate.T_eff_stderr, runs, source)
 
 
-def _persistent_tests(measured: dict[float, dict[str, TeffEstimate]], s: Settings) -> list[Test]:
+def _persistent_tests(measured: dict[float, dict[str, TeffEstimate]], paired: dict[float, tuple[float, float]],
+                      s: Settings) -> list[Test]:
     with_momentum = [beta for beta in measured if beta > 0]
     comparisons = len(measured) + len(with_momentum) + 1
     tests = []
@@ -166,8 +210,21 @@ def _persistent_tests(measured: dict[float, dict[str, TeffEstimate]], s: Setting
     for beta in with_momentum:
         dmft = _estimate(measured[beta]["DMFT"], s.dmft.runs, f"momentum β = {beta:g}")
         twin = _estimate(measured[beta]["counterpart"], s.dmft.runs, "the counterpart without momentum")
-        tests.append(agreement(f"T_eff with momentum β = {beta:g} against the counterpart without momentum", dmft,
-                               twin, comparisons, s.relevance * abs(twin.value)))
+        difference, error = paired[beta]
+        limit = threshold(comparisons, dmft.dof)
+        z = abs(difference) / error if error > 0 else math.inf
+        relevance = s.relevance * abs(twin.value)
+        text = (f"T_eff {dmft.text()} against {twin.text()}; paired difference {difference:.3g} ± {error:.2g} "
+                f"(|z| = {z:.1f}, threshold {limit:.1f})")
+        if z >= limit:
+            verdict, text = FAILS, text + ": they differ"
+        elif limit * error > relevance:
+            verdict, text = INCONCLUSIVE, text + f": the error could hide a difference of {relevance:.2g}"
+        else:
+            verdict = HOLDS
+        tests.append(Test(f"T_eff with momentum β = {beta:g} against the counterpart without momentum", verdict, text,
+                          z, limit, dmft, twin, {"paired_difference": difference, "paired_stderr": error,
+                                                 "relevance": relevance}))
     low, high = min(measured), max(measured)
     first = _estimate(measured[low]["DMFT"], s.dmft.runs, "DMFT")
     last = _estimate(measured[high]["DMFT"], s.dmft.runs, "DMFT")
@@ -191,8 +248,8 @@ def _langevin_tests(langevin: dict[float, dict[float, TeffEstimate]], s: Setting
         limit = threshold(len(langevin), estimate.dof)
         z = abs(value - 1.0) / error if error > 0 else float("inf")
         bound = s.relevance / 4
-        text = (f"T_FDT (1 - β) / T extrapolated to dt -> 0: {estimate.text()} (dt = {coarse:g}: "
-                f"{t_coarse.T_eff * scale:.4g}, dt = {fine:g}: {t_fine.T_eff * scale:.4g}); |z| = {z:.1f}, "
+        text = (f"T_FDT (1 - β) / T extrapolated to dt -> 0: {estimate.text()} (dt/(1 - β) = {coarse:g}: "
+                f"{t_coarse.T_eff * scale:.4g}, {fine:g}: {t_fine.T_eff * scale:.4g}); |z| = {z:.1f}, "
                 f"threshold {limit:.1f}")
         if z >= limit and abs(value - 1.0) > bound:
             verdict = FAILS
@@ -219,7 +276,7 @@ def _plotted(measured: dict[float, dict[str, TeffEstimate]]) -> dict[str, list[t
 def _plotted_langevin(langevin: dict[float, dict[float, TeffEstimate]],
                       s: Settings) -> dict[str, list[tuple[float, float, float]]]:
     """dt -> [(beta, T_FDT / T, stderr)] for the right panel."""
-    return {f"η = {dt:g}": [(beta, by_dt[dt].T_eff / s.temperature, by_dt[dt].T_eff_stderr / s.temperature)
+    return {f"step (1 - β) × {dt:g}": [(beta, by_dt[dt].T_eff / s.temperature, by_dt[dt].T_eff_stderr / s.temperature)
                             for beta, by_dt in langevin.items()] for dt in s.langevin_dts}
 
 

@@ -349,9 +349,98 @@ quantiles carry this smearing; the simulations' do not,
 and from ε = {eps[1]:g} on both sides agree."""
 
 
+def tally(tests: list[dict[str, Any]]) -> str:
+    """'3 hold, 1 inconclusive' for a list of tests."""
+    counts = {kind: sum(t["verdict"] == kind for t in tests) for kind in ("holds", "inconclusive", "does not hold")}
+    words = {"holds": "hold", "inconclusive": "inconclusive", "does not hold": "do not hold"}
+    return ", ".join(f"{n} {words[kind]}" for kind, n in counts.items() if n)
+
+
+def findings_momentum(d: dict[str, Any]) -> str:
+    s, f = d["settings"], d["findings"]
+    tests = {t["quantity"]: t for t in d["tests"]}
+    momenta = s["momenta"]
+    with_momentum = [b for b in momenta if b > 0]
+
+    def teff(beta: float, side: str) -> str:
+        entry = f[f"{beta:g}"][side]
+        return number(entry["T_eff"], entry["T_eff_stderr"])
+
+    def verdict(quantity: str) -> str:
+        return tests[quantity]["verdict"]
+
+    series = ", ".join(f"β = {b:g}: {teff(b, 'DMFT')}" for b in momenta)
+    pairs = "; ".join(f"β = {b:g}: {teff(b, 'DMFT')} against {teff(b, 'counterpart')}, paired difference "
+                      f"{value(f[f'{b:g}']['paired_difference'])} "
+                      f"({verdict(f'T_eff with momentum β = {b:g} against the counterpart without momentum')})"
+                      for b in with_momentum)
+    agree = tally([tests[f"T_eff of persistent SGD, DMFT against simulation (β = {b:g})"] for b in momenta])
+    langevin = [t for q, t in tests.items() if q.startswith("Langevin")]
+    extrapolated = ", ".join(f"{estimate(t['dmft'])} at β = {t['quantity'].split('β = ')[1].split(' ')[0]}"
+                             for t in langevin)
+    twins = [verdict(f"T_eff with momentum β = {b:g} against the counterpart without momentum")
+             for b in with_momentum]
+    if all(v == "holds" for v in twins):
+        reading = ("They agree: at this step heavy ball is the plain dynamics with time stretched by 1/(1 − β), "
+                   "within the resolution of the tests.")
+    elif "does not hold" in twins:
+        reading = ("Where they differ beyond the errors, the difference is the O(η) correction of the rescaling, "
+                   "which holds only over times long compared to the momentum time η/(1 − β).")
+    else:
+        reading = "The errors do not resolve a difference of a tenth of T_eff at every momentum."
+    coarse, fine = s["langevin_dts"]
+    return f"""**Setup.** Two models. Langevin GD with momentum (gmm2, α = 2, Δ = 0.5, logistic, λ = 0.5, T =
+{s['temperature']:g}) at β = {', '.join(f'{b:g}' for b in momenta)}, solved at the steps (1 − β) η for η = {coarse:g}
+and {fine:g}, to t = (1 − β) {s['langevin_time']:g}, so that every momentum has the same effective step η
+({s['langevin_dmft']['samples']:,} DMFT samples in {s['langevin_dmft']['runs']} runs); its FDT temperature is the
+slope of ΔC against χ through the origin on lags (1 − β) {s['langevin_lags'][0]:g} to
+(1 − β) {s['langevin_lags'][1]:g}, extrapolated to η → 0 (Richardson: the error is O(η), docs/theory.md §2.8). And
+persistent SGD (b = {s['batch_fraction']:g}, τ = {s['persistence_time']:g}, η = {s['dt']:g}) on the
+under-parametrized perceptron of claim 2 (α = {s['alpha']:g}), run to t = {s['time']:g} at the same momenta, with
+T_eff fitted on the stationary window of claim 2's method (lags up to {s['s_max']:g}, averaged over the last
+{s['average_over']:g}); DMFT {s['dmft']['samples']:,} samples in {s['dmft']['runs']} runs, simulations at d =
+{s['simulation']['dimension']}, {s['simulation']['seeds']} seeds. Each momentum run has a *counterpart* without
+momentum: step η/(1 − β), persistence time τ/(1 − β), the same number of steps, its lags and averaging
+stretched by 1/(1 − β). If heavy ball only rescales time, the two have the same T_eff. With the same seed
+the two share their selections and innovations (the switching probabilities per step are the same), so
+their difference is estimated run by run, with a paired jackknife.
+
+**What we find.** Langevin dynamics with momentum samples at T/(1 − β): T_FDT (1 − β)/T extrapolated to
+η → 0 is {extrapolated} (checks). Persistent SGD's T_eff against the momentum is {series} (DMFT); of the
+{len(momenta)} comparisons of the DMFT's T_eff with the simulations', {agree}. Against the counterparts without
+momentum: {pairs}. {reading}"""
+
+
+def findings_teacher_student(d: dict[str, Any]) -> str:
+    s, f = d["settings"], d["findings"]
+    agreements = [t for t in d["tests"] if "label noise" not in t["quantity"]]
+    worst = max(agreements, key=lambda t: t["statistic"])
+    eps = s["label_noise"]
+
+    def final(key: str, name: str) -> str:
+        return value(f[key][name])
+
+    return f"""**Setup.** The teacher-student perceptron (docs/theory.md §2.7): α = {s['alpha']:g}, logistic loss,
+λ = 0.01, η = {s['dt']:g}, run to t = {s['time']:g}; GD and SGD (b = {s['batch_fraction']:g}) with clean labels and
+with a fraction ε = {eps:g} flipped, and SGD with ε = {eps:g} and momentum β = {s['momentum']:g}. DMFT:
+{s['dmft']['samples']:,} samples in {s['dmft']['runs']} independent runs; simulations at d =
+{s['simulation']['dimension']} (n = {round(s['alpha'] * s['simulation']['dimension'])}), {s['simulation']['seeds']}
+seeds; the test error is measured against the clean teacher.
+
+**What we find.** Of the {len(agreements)} comparisons of a curve with its simulation (test error,
+training loss and overlap m of five runs, each required to resolve a tenth of the curve's range),
+{tally(agreements)}; the largest z-score is
+{worst['statistic']:.1f} ({worst['quantity']}), against a threshold of {worst['threshold']:.1f}. Label noise
+raises the final test error, from {final('gd eps=0', 'test_error')} to {final(f'gd eps={eps:g}', 'test_error')}
+for GD and from {final('sgd eps=0', 'test_error')} to {final(f'sgd eps={eps:g}', 'test_error')} for SGD, and the
+final training loss, from {final('gd eps=0', 'train_loss')} to {final(f'gd eps={eps:g}', 'train_loss')} (GD)
+(DMFT values; the table below gives the tests)."""
+
+
 FINDINGS = {"learning-curves": findings_learning_curves, "fdt-line": findings_fdt_line,
             "teff-parameters": findings_teff_parameters, "replica-distance": findings_replica_distance,
-            "gap-width": findings_gap_width}
+            "gap-width": findings_gap_width, "momentum": findings_momentum,
+            "teacher-student": findings_teacher_student}
 
 INTRO = """# Gallery: the papers' claims, reproduced
 
