@@ -4,6 +4,10 @@ from pathlib import Path
 
 import pytest
 
+# One OpenBLAS thread per test process (before numpy loads): the suite runs a process per
+# core, and BLAS threads on top of them made the simulator's products cost 4x the CPU.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 # The test helpers (stats.py, exact_square_gd.py) live beside the tests.
 sys.path.insert(0, str(Path(__file__).parent))
 

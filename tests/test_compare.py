@@ -16,15 +16,17 @@ from click.testing import CliRunner
 
 import dmft
 from dmft.cli import main
-from dmft.compare import ProblemMismatch, check_same_problem, compare, compare_files, family_threshold
+from dmft.compare import ProblemMismatch, check_same_problem, compare, compare_files, curves, family_threshold
 from dmft.io import load_simulation
 from dmft.simulate import SimulationOptions, simulate
+from stats import POWER, POWER_RESPONSE, assert_agrees, z_threshold
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
 STUDY = json.loads((DATA / "finite_size.json").read_text())
 POINTS = sorted(STUDY["points"])
-# DMFT precision for the comparisons: 20 subpopulations give its error bars 19 degrees of freedom.
-SOLVER = dmft.SolverOptions(samples=60_000, subpopulations=20, seed=4)
+# DMFT precision for the comparisons: 40 subpopulations of 3000 samples (the serial kernels), so
+# that the DMFT's error is well below the simulations' (16 seeds at d = 2000).
+SOLVER = dmft.SolverOptions(samples=120_000, subpopulations=40, seed=4)
 FAMILY_FALSE_ALARM = 0.01
 
 
@@ -70,34 +72,59 @@ def gd_quick_file(tmp_path_factory) -> Path:
 # ----------------------------------------------------------------------------- physics
 
 
+# The powered comparisons (issue 23): at the final time T, the one-time observables, and C, R and
+# chi against the last reference time (3T/4). Threshold: 16 seeds, 7 comparisons (5.05).
+# What they resolve (threshold x combined error / value) is mostly set by the stored simulations
+# (16 seeds at d = 2000) and the finite-size allowance, not by the DMFT: at most 3% of m, C and
+# the training loss, 10% of R and chi, except where these data cannot, as listed here. The
+# training error (2.5-18%, binomial noise of 4000 samples x 16 seeds) is resolved to 10-45%
+# only: it is left to the net over all times.
+FINAL = ("m", "self_overlap", "train_loss", "test_error")
+TWO_TIME = ("C", "R", "chi")
+POWER_OF_THE_DATA = {
+    # the allowance (2 sigma of the d = 500 gap, scaled) is 0.7-1.5% of these values
+    "train_loss": {"gd": 0.06, "langevin": 0.06, "random_labels": 0.08},
+    "test_error": {point: 0.08 for point in POINTS},
+    "self_overlap": {"langevin": 0.035, "random_labels": 0.06},
+    "C": {"random_labels": 0.06},
+}
+
+
 @pytest.mark.parametrize("point", POINTS)
 @pytest.mark.physics
 def test_dmft_matches_reference_simulation(point):
     """dmft.solve against d = 2000, 16 seeds, for every algorithm of the reference set.
 
-    Every observable at every time within the Bonferroni threshold (combined standard
-    errors plus the finite-size allowance), and the final values, the quantities
-    docs/theory.md §10 tabulates, within the sharper per-point threshold for 5 comparisons.
+    Every observable at every time within the Bonferroni threshold over all of them
+    (combined standard errors plus the finite-size allowance): a net for errors anywhere in
+    the run. Then the powered comparisons at a few points (FINAL, TWO_TIME at t' = 3T/4),
+    each asserting what it resolves.
     """
     simulation = load_simulation(DATA / f"{point}.h5")
     assert simulation.options.dimension >= 2000 and simulation.options.seeds >= 10
     theory = reference_theory(point)
-    result = compare(theory, simulation, allowance=allowances(point, simulation.options.dimension))
+    allowance = allowances(point, simulation.options.dimension)
+    result = compare(theory, simulation, allowance=allowance)
     names = {row.name for row in result.rows}
     assert {"m", "self_overlap", "train_loss", "train_error", "test_error", "C", "R", "chi"} <= names
     points = sum(row.points for row in result.rows)
     limit = threshold(points, simulation.options.seeds)
     assert result.passed(limit), f"{point}: max z >= {limit:.2f}\n{result.table(limit)}"
-    # Final time alone.
-    k = simulation.problem.steps
-    final_limit = threshold(5, simulation.options.seeds)
-    allowance = allowances(point, simulation.options.dimension)
-    for name in ("m", "self_overlap", "train_loss", "train_error", "test_error"):
-        dmft_value = np.diagonal(theory.C)[k] if name == "self_overlap" else getattr(theory, name)[k]
-        dmft_error = np.diagonal(theory.stderr["C"])[k] if name == "self_overlap" else theory.stderr[name][k]
-        error = math.sqrt(dmft_error**2 + simulation.stderr[name][k] ** 2 + allowance[name] ** 2) + 1e-12
-        z = abs(dmft_value - getattr(simulation, name)[k]) / error
-        assert z < final_limit, (point, name, dmft_value, getattr(simulation, name)[k], error)
+    # The powered comparisons.
+    matched, k = curves(theory, simulation), simulation.problem.steps
+    limit = z_threshold(simulation.options.seeds, comparisons=len(FINAL) + len(TWO_TIME))
+    for name in FINAL + TWO_TIME:
+        curve = matched[name]
+        index = (k,) if name in FINAL else (k, len(curve["reference_time"]) - 1)
+        dmft_value, sim_value = curve["dmft"][index], curve["sim"][index]
+        if point == "random_labels" and name == "test_error":  # 1/2 exactly on both sides
+            assert dmft_value == sim_value == 0.5
+            continue
+        # m = 0 for random labels: its errors are measured on the scale of the weights, sqrt(C[k,k]).
+        scale = math.sqrt(simulation.self_overlap[k]) if point == "random_labels" and name == "m" else None
+        power = POWER_OF_THE_DATA.get(name, {}).get(point, POWER_RESPONSE if name in ("R", "chi") else POWER)
+        assert_agrees(f"{point} {name}{list(index)}", dmft_value, sim_value,
+                      (curve["dmft_se"][index], curve["sim_se"][index], allowance[name]), limit, power, scale)
 
 
 @pytest.mark.physics
@@ -123,17 +150,30 @@ def test_finite_size_allowance_is_small_and_measured():
     assert checked >= 5 * len(STUDY["points"])
 
 
+# docs/theory.md §10: m_k, C[k,k] and the training loss at the final step of the three
+# algorithms, Monte Carlo error about 0.005 each (0.015 for C, whose spread is about three
+# times larger).
+TABLE = {"gd": (1.481, 2.99, 0.207), "sgd": (0.803, 0.98, 0.350), "persistent_sgd": (0.916, 1.18, 0.318)}
+TABLE_ERRORS = (0.005, 0.015, 0.005)
+
+
+@pytest.mark.parametrize("point", sorted(TABLE))
 @pytest.mark.physics
-def test_reference_files_match_theory_table():
-    """The stored d = 2000 simulations agree with the docs/theory.md §10 table (0.005 Monte
-    Carlo error of the table, combined with the simulation's)."""
-    table = {"gd": (1.481, 2.99, 0.207), "sgd": (0.803, 0.98, 0.350), "persistent_sgd": (0.916, 1.18, 0.318)}
-    for point, expected in table.items():
-        simulation = load_simulation(DATA / f"{point}.h5")
-        k = simulation.problem.steps
-        for name, value in zip(("m", "self_overlap", "train_loss"), expected):
-            error = math.hypot(simulation.stderr[name][k], 0.005)
-            assert abs(getattr(simulation, name)[k] - value) < 4 * error, (point, name)
+def test_the_reference_table_matches_the_dmft_and_the_stored_simulations(point):
+    """The table of docs/theory.md §10 against the DMFT (the solve shared with the comparisons
+    above) and against the stored d = 2000 simulations: a check of the documentation. Its
+    three digits (errors 0.005, 0.015) limit what it can see to 2-12% of the values (the
+    training loss of GD, 0.207 +- 0.005, the worst): the physics is resolved by
+    test_dmft_matches_reference_simulation."""
+    theory, simulation = reference_theory(point), load_simulation(DATA / f"{point}.h5")
+    k = simulation.problem.steps
+    limit = z_threshold(16, comparisons=6)
+    for name, value, error in zip(("m", "self_overlap", "train_loss"), TABLE[point], TABLE_ERRORS):
+        dmft_value = theory.C[k, k] if name == "self_overlap" else getattr(theory, name)[k]
+        dmft_error = theory.stderr["C"][k, k] if name == "self_overlap" else theory.stderr[name][k]
+        assert_agrees(f"DMFT {name}", dmft_value, value, (dmft_error, error), limit, 0.13)
+        assert_agrees(f"simulation {name}", getattr(simulation, name)[k], value,
+                      (simulation.stderr[name][k], error), limit, 0.13)
 
 
 # ----------------------------------------------------------------------------- the API
@@ -149,7 +189,8 @@ def test_check_same_problem_names_the_parameter():
 
 @pytest.mark.physics
 def test_z_score_formula(gd_theory):
-    """z = |dmft - sim| / sqrt(se_dmft^2 + se_sim^2 + allowance^2), maximised over times."""
+    """z = |dmft - sim| / sqrt(se_dmft^2 + se_sim^2 + allowance^2), maximised over times (the
+    formula on constructed differences: no physics comparison)."""
     simulation = load_simulation(DATA / "gd.h5")
     combined = np.hypot(gd_theory.stderr["m"], simulation.stderr["m"])
     shifted_m = gd_theory.m + 3.0 * combined
@@ -169,7 +210,9 @@ def test_z_score_formula(gd_theory):
 
 @pytest.mark.physics
 def test_compare_flags_a_wrong_theory():
-    """A DMFT solution of a different ridge, presented as the same problem, disagrees."""
+    """A DMFT solution of a different ridge, presented as the same problem, disagrees (a
+    demonstration of the verdict, at a 30% change of C[k,k]; the right solution must pass
+    the whole-curve threshold against a d = 300 simulation of its own)."""
     problem = dmft.Problem.from_flat(algorithm="gd", steps=30)
     seeds = 12
     simulation = simulate(problem, SimulationOptions(dimension=300, seeds=seeds, gap_times=()))

@@ -9,10 +9,10 @@ import pytest
 
 import dmft
 from exact_square_gd import exact_square_gd
-from stats import max_z, z_threshold
+from stats import POWER_RESPONSE, assert_agrees, z_threshold
 
 ALPHA, DELTA, RIDGE, DT, STEPS = 2.0, 0.5, 1.0, 0.1, 80
-SUBPOPULATIONS = 8
+SUBPOPULATIONS, PROBE_SUBPOPULATIONS = 8, 32
 LAG = np.subtract.outer(np.arange(STEPS + 1), np.arange(STEPS + 1))
 
 
@@ -22,9 +22,11 @@ def exact():
 
 
 def square_gd(response, memory_window):
+    # Probes: 32 subpopulations of 1000 samples, for the comparison of R with its power.
     problem = dmft.Problem.from_flat(dataset="random-labels", loss="square", algorithm="gd", alpha=ALPHA,
                                      delta=DELTA, ridge=RIDGE, dt=DT, steps=STEPS, init_variance=1.0)
-    return dmft.solve(problem, dmft.SolverOptions(samples=8000, subpopulations=SUBPOPULATIONS, response=response,
+    samples, subpopulations = (8000, SUBPOPULATIONS) if response == "exact" else (32_000, PROBE_SUBPOPULATIONS)
+    return dmft.solve(problem, dmft.SolverOptions(samples=samples, subpopulations=subpopulations, response=response,
                                                   seed=3, memory_window=memory_window))
 
 
@@ -47,13 +49,16 @@ def test_the_error_of_the_window_is_of_the_order_of_the_memory_it_drops(exact, r
     # square-loss GD) it is the exact R; with probes, within Monte Carlo error.
     if response == "exact":
         np.testing.assert_allclose(result.R[inside], R[inside], rtol=0, atol=1e-12)
-    else:
-        threshold = z_threshold(SUBPOPULATIONS, comparisons=STEPS + 1)
-        assert max_z(np.where(inside, result.R - R, 0.0), result.stderr["R"]) < threshold
+    else:  # at the window's edge and half-way: resolution 0.7-3% of R
+        points = ((STEPS, STEPS - steps), (STEPS, STEPS - 1 - steps // 2))
+        limit = z_threshold(PROBE_SUBPOPULATIONS, comparisons=len(points))
+        for k, j in points:
+            assert_agrees(f"R[{k},{j}]", result.R[k, j], R[k, j], (result.stderr["R"][k, j],), limit, POWER_RESPONSE)
     # C loses that memory: an error of the order of the tail (0.65-0.7 of it measured here).
     # Entry by entry it is at most the tail plus 4 standard errors, and somewhere it exceeds
     # 4 standard errors by a tenth of the tail (these windows are short enough for the
-    # error to stand out of the Monte Carlo noise).
+    # error to stand out of the Monte Carlo noise). This bounds the window's own error (the
+    # tail is 45% and 10% of C[k,k] for these windows), not the solver's precision.
     error, monte_carlo = np.abs(result.C - C), 4 * result.stderr["C"]
     assert np.all(error <= tail + monte_carlo)
     assert (error - monte_carlo).max() > 0.1 * tail
@@ -79,6 +84,8 @@ def test_a_window_longer_than_the_run_changes_nothing():
 def test_persistent_sgd_converges_to_the_full_equations_as_the_window_grows():
     # Same draws with and without the window: the difference is the window's error alone.
     # It falls with the window, below the Monte Carlo error once the dropped tail is a few 1e-3.
+    # Power: "within the Monte Carlo error" is within the largest standard error, 1.4% of the
+    # final m and 2.5% of the final C[k,k].
     problem = persistent_sgd(200)
     base = dict(samples=4000, subpopulations=4, seed=2)
     full = dmft.solve(problem, dmft.SolverOptions(**base))
@@ -97,7 +104,8 @@ def test_persistent_sgd_converges_to_the_full_equations_as_the_window_grows():
 @pytest.mark.parametrize("replicas", [1, 2])
 @pytest.mark.physics
 def test_iterate_without_resampling_is_the_windowed_march_exactly(replicas):
-    # The fixed point of the loop on one set of draws is the march's answer, window included.
+    # The fixed point of the loop on one set of draws is the march's answer, window included
+    # (to 1e-9: any difference above that is caught).
     problem = persistent_sgd(25, ridge=0.1, persistence_time=1.0)
     base = dict(samples=2000, subpopulations=1, seed=5, memory_window=0.8, replicas=replicas)
     march = dmft.solve(problem, dmft.SolverOptions(**base))
@@ -112,6 +120,7 @@ def test_iterate_without_resampling_is_the_windowed_march_exactly(replicas):
 
 @pytest.mark.physics
 def test_gd_replicas_stay_equal_with_a_window():
+    # An identity: any nonzero distance fails.
     problem = dmft.Problem.from_flat(dataset="random-labels", alpha=0.5, loss="square-hinge", margin=1.0, ridge=0.2,
                                      algorithm="gd", dt=0.1, steps=60)
     result = dmft.solve(problem, dmft.SolverOptions(samples=2000, subpopulations=2, replicas=2, memory_window=1.5))
@@ -141,6 +150,7 @@ def test_the_window_diagnostics_on_known_responses():
 
 @pytest.mark.physics
 def test_the_summary_says_when_the_edge_is_lost_in_the_noise():
+    # The summary's diagnostics (a contract on what it says, not a comparison with a reference).
     # R decays as exp(-0.5 t) here: at t - t' = 25 it is 1e-5, far below its Monte Carlo
     # error, and the extrapolated tail would only measure noise.
     result = dmft.solve(persistent_sgd(300), dmft.SolverOptions(samples=2000, subpopulations=4, seed=2,

@@ -44,7 +44,7 @@ def runs():
 
 def fdt_temperature(C, R, dt, lag_window=LAG_WINDOW):
     """Inverse slope of chi[k, k-s] against C[k,k] - C[k,k-s] at the final time, through 0
-    (as tests/test_langevin.py::fdt_temperature)."""
+    (as the Langevin tests of tests/test_fdt.py)."""
     k = C.shape[0] - 1
     lags = np.arange(1, k + 1)
     chi = dt * np.cumsum(R[k, ::-1][1:])  # chi[k, k-s] = dt sum_{i=k-s}^{k-1} R[k, i]

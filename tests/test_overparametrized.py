@@ -6,12 +6,11 @@ capacity of the margin-1 perceptron (alpha_c = 1 / int_{-1}^inf Dt (t + 1)^2 = 0
 the training error reaches 0. The replicas separate while the minibatches disagree and
 come back together as the constraints get satisfied: D(t) rises and then decays.
 
-Tolerances: z-scores with the combined Monte Carlo errors (DMFT: 10 subpopulations;
-simulation: 16 seeds at d = 1000), maximum over all compared points against the
-Bonferroni threshold of ``family_threshold`` (1% family-wise false alarm, Student t with
-the degrees of freedom of the fewer independent groups). No finite-d allowance: at
-d = 1000 the O(1/d) corrections (~1e-3 relative) are far below the seed-to-seed errors
-(3-10% of D).
+Tolerances: Student-t thresholds (tests/stats.py) with the degrees of freedom of the fewer
+independent groups (DMFT: 40 subpopulations of 1000 samples, the serial kernels; simulation:
+64 seeds at d = 1000, without the response runs this file does not use), over the few
+points compared. Each comparison asserts its power: 7-9% of D. No finite-d allowance: at
+d = 1000 the O(1/d) corrections (~1e-3 relative) are far below these errors (1-2% of D).
 """
 
 from __future__ import annotations
@@ -20,13 +19,15 @@ import numpy as np
 import pytest
 
 import dmft
-from dmft.compare import compare, family_threshold, plot_comparison
+from dmft.compare import compare, plot_comparison
 from dmft.gaps import CDF_LEVELS, compare_gaps, empirical_cdf, groups_of, split, summarize, summary_of
 from dmft.simulate import SimulationOptions, simulate
+from stats import POWER_RESPONSE, assert_agrees, z_threshold
 
 STEPS, DT = 200, 0.2
 GAP_STEPS = (25, STEPS)  # t = 5 (errors still there) and the final time t = 40
-SEEDS, SUBPOPULATIONS = 16, 10
+DISTANCE_STEPS = (20, 40)  # t = 4, near the peak of both, and t = 8, on the way down
+SEEDS, SUBPOPULATIONS = 64, 40
 POINT = dict(dataset="random-labels", alpha=0.3, loss="square-hinge", margin=1.0, ridge=0.0, dt=DT, steps=STEPS)
 ALGORITHMS = {
     "gd": dict(algorithm="gd"),
@@ -38,9 +39,10 @@ ALGORITHMS = {
 @pytest.fixture(scope="module", params=list(ALGORITHMS))
 def pair(request) -> tuple[dmft.Result, dmft.SimulationResult]:
     problem = dmft.Problem.from_flat(**POINT, **ALGORITHMS[request.param])
-    theory = dmft.solve(problem, dmft.SolverOptions(samples=20_000, subpopulations=SUBPOPULATIONS, replicas=2,
+    theory = dmft.solve(problem, dmft.SolverOptions(samples=40_000, subpopulations=SUBPOPULATIONS, replicas=2,
                                                     seed=11, gap_steps=GAP_STEPS))
     simulation = simulate(problem, SimulationOptions(dimension=1000, seeds=SEEDS, replicas=2, seed=5,
+                                                     correlation_times=(), response_times=(), chi_times=(),
                                                      gap_times=tuple(k * DT for k in GAP_STEPS)))
     return theory, simulation
 
@@ -56,28 +58,46 @@ def test_training_error_reaches_zero(pair):
 @pytest.mark.physics
 def test_distance_matches_the_two_replica_simulation(pair):
     theory, simulation = pair
-    if theory.problem.algorithm.name == "gd":
+    if theory.problem.algorithm.name == "gd":  # an identity: any nonzero distance fails
         assert np.all(theory.distance == 0.0) and np.all(simulation.distance == 0.0)
         return
-    row = compare(theory, simulation).row("distance")
-    assert row.max_z < family_threshold(row.points, SEEDS), row
+    limit = z_threshold(SUBPOPULATIONS, comparisons=len(DISTANCE_STEPS))
+    for k in DISTANCE_STEPS:
+        assert_agrees(f"D[{k}]", theory.distance[k], simulation.distance[k],
+                      (theory.stderr["distance"][k], simulation.stderr["distance"][k]), limit, POWER_RESPONSE)
     peak = int(np.argmax(theory.distance))
     assert theory.distance[peak] > 20 * theory.stderr["distance"][peak]  # a resolved, non-trivial curve
     assert theory.distance[-1] < 0.5 * theory.distance[peak]  # the replicas come back together
+
+
+# Gap CDFs are compared to this absolute accuracy in F, the fraction of gaps below a level
+# (threshold x combined standard error): 0.02-0.03 at t = 5, 0.035-0.06 at t = 40.
+GAP_POWER = 0.06
 
 
 @pytest.mark.parametrize("step", GAP_STEPS)
 @pytest.mark.physics
 def test_gap_distribution_matches_the_simulation(pair, step):
     theory, simulation = pair
-    result = compare_gaps(groups_of(theory, step), groups_of(simulation, step * DT), step * DT)
+    levels = CDF_LEVELS
+    if theory.problem.algorithm.name == "gd" and step == STEPS:
+        # At t = 40 GD holds half of its gaps within 1e-4 of the margin (in simulations at
+        # d = 500, 1000 and 2000 alike). A finite population of the DMFT settles that pile
+        # at an offset of its own, 1e-3 to 1e-2 from the margin (the Monte Carlo error of
+        # its field), so the CDF is compared above the pile only, from the 70% quantile.
+        levels = tuple(level for level in CDF_LEVELS if level >= 0.7)
+    ours, theirs = groups_of(theory, step), groups_of(simulation, step * DT)
+    result = compare_gaps(ours, theirs, step * DT, levels=levels)
     assert result.degrees_of_freedom == SUBPOPULATIONS - 1
-    assert result.max_z < family_threshold(len(CDF_LEVELS), result.degrees_of_freedom + 1), result
+    limit = z_threshold(result.degrees_of_freedom + 1, comparisons=len(levels))
+    assert result.max_z < limit, result
+    # Its power: an error of GAP_POWER in the fraction of gaps below any of the levels.
+    error = np.hypot(empirical_cdf(ours, result.points)[1], empirical_cdf(theirs, result.points)[1])
+    assert limit * error.max() <= GAP_POWER, limit * error.max()
     # The same statistic notices a shift of the gaps by a quarter of their interquartile range.
-    groups = groups_of(simulation, step * DT)
-    spread = np.subtract(*np.quantile(np.concatenate(groups), [0.75, 0.25]))
-    shifted = compare_gaps(groups_of(theory, step), [g + 0.25 * spread for g in groups], step * DT)
-    assert shifted.max_z > family_threshold(len(CDF_LEVELS), shifted.degrees_of_freedom + 1)
+    spread = np.subtract(*np.quantile(np.concatenate(theirs), [0.75, 0.25]))
+    shifted = compare_gaps(ours, [g + 0.25 * spread for g in theirs], step * DT)
+    assert shifted.max_z > z_threshold(shifted.degrees_of_freedom + 1, comparisons=len(CDF_LEVELS))
 
 
 @pytest.mark.physics

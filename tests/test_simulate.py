@@ -17,6 +17,7 @@ from dmft.cli import main
 from dmft.errors import DivergenceError, DmftError, ParameterError
 from dmft.io import KIND_SIMULATE, load_simulation
 from dmft.simulate import SimulationOptions, simulate
+from stats import POWER_RESPONSE, assert_agrees, z_threshold
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "reference"
 CANONICAL = dict(dataset="gmm2", alpha=2.0, delta=0.5, rho=0.5, loss="logistic", ridge=0.1, dt=0.1,
@@ -117,8 +118,9 @@ def test_shapes_and_conventions():
     assert np.all(np.isnan(simulate(problem, small(seeds=1)).stderr["m"]))
 
 
-@pytest.mark.physics
 def test_test_error_is_the_closed_form_of_each_run():
+    # A contract (the simulator reports the closed form of its own m and C[k,k]); the closed
+    # form itself is checked against fresh samples in test_simulator_independence.py.
     problem = dmft.Problem.from_flat(dataset="gmm3", rho=0.6, theta=0.5, loss="square", algorithm="gd", steps=10)
     result = simulate(problem, small(seeds=1))
     np.testing.assert_allclose(result.test_error, problem.dataset.test_error(result.m, result.self_overlap))
@@ -130,7 +132,8 @@ def test_test_error_is_the_closed_form_of_each_run():
 @pytest.mark.physics
 def test_response_normalisation_and_integrated_response():
     """R[j+1, j] = 1, chi[j+1, j] = dt, and the constant-field run integrates the pulses:
-    chi[k, j] = dt sum_{i=j}^{k-1} R[k, i] (exact for the linearised runs)."""
+    chi[k, j] = dt sum_{i=j}^{k-1} R[k, i] (exact for the linearised runs). Identities: they
+    detect any error above 1e-10 of R or chi."""
     problem = dmft.Problem.from_flat(algorithm="persistent-sgd", loss="smooth-hinge", steps=12)
     pulses = tuple(problem.dt * np.arange(3, 12))
     result = simulate(problem, small(seeds=2, response_times=pulses, chi_times=(0.3,), correlation_times=(0.3,)))
@@ -147,7 +150,8 @@ def test_response_normalisation_and_integrated_response():
 
 @pytest.mark.physics
 def test_finite_field_twins_agree_with_linearised_runs():
-    """Twin runs with a finite field eps differ from the eps -> 0 limit by O(eps)."""
+    """Twin runs with a finite field eps differ from the eps -> 0 limit by O(eps): they agree
+    to 20 eps = 0.002, 0.2-1% of R and chi."""
     problem = dmft.Problem.from_flat(algorithm="sgd", temperature=0.1, steps=15)
     tangent = simulate(problem, small(seeds=2))
     eps = 1e-4
@@ -172,6 +176,8 @@ def test_langevin_equilibrium_fdt():
     T / (1 - dt lam / 2): the relative O(dt) allowance is dt lam_max / 2 with lam_max
     <= ridge + max l'' |X|^2/d <= ridge + (sqrt(Delta)(1 + sqrt(alpha)) + sqrt(alpha))^2 / 4 (logistic l'' <= 1/4),
     enlarged by 10% for the finite-d fluctuation of the spectral edge.
+
+    Power: threshold x standard error plus the O(dt) allowance is 8-9% of chi at each lag.
     """
     T, ridge, dt, alpha, delta = 0.5, 1.0, 0.01, 2.0, 0.5
     problem = dmft.Problem.from_flat(**dict(CANONICAL, algorithm="gd", temperature=T, ridge=ridge, dt=dt, steps=1100))
@@ -194,13 +200,12 @@ def test_langevin_equilibrium_fdt():
     residuals, chis = np.array(residuals), np.array(chis)
     mean, stderr = residuals.mean(axis=0), residuals.std(axis=0, ddof=1) / math.sqrt(seeds)
     lam_max = 1.1 * (ridge + (math.sqrt(delta) * (1 + math.sqrt(alpha)) + math.sqrt(alpha)) ** 2 / 4)
-    allowance = dt * lam_max / 2 * chis.mean(axis=0)
-    assert np.all(chis.mean(axis=0) > 0.1)  # a real response, not 0 = 0
-    assert np.all(np.abs(mean) <= 4 * stderr + allowance), (mean, stderr, allowance)
-    # The check has teeth: a factor 2 (noise at 2T or T/2, a response off by 2) is rejected.
     chi = chis.mean(axis=0)
-    assert np.all(np.abs(mean - chi) > 4 * stderr + allowance)  # (C[k,k] - C[k,j]) / T = 2 chi
-    assert np.all(np.abs(mean + chi / 2) > 4 * stderr + allowance)  # (C[k,k] - C[k,j]) / T = chi / 2
+    allowance = dt * lam_max / 2 * chi
+    assert np.all(chi > 0.1)  # a real response, not 0 = 0
+    tolerance = z_threshold(seeds, comparisons=len(lags)) * stderr + allowance
+    assert np.all(np.abs(mean) <= tolerance), (mean, stderr, allowance)
+    assert np.all(tolerance <= POWER_RESPONSE * chi), tolerance / chi  # it would see 10% of chi
 
 
 # ----------------------------------------------------------------------------- replicas
@@ -230,20 +235,25 @@ SECTION_8 = [  # algorithm options, k, m_k, C[k,k], training loss
 @pytest.mark.parametrize("options, m, overlap, loss", SECTION_8, ids=["gd", "sgd", "persistent-sgd"])
 @pytest.mark.physics
 def test_reproduces_theory_reference_numbers(options, m, overlap, loss):
-    """Within 4 combined standard errors: the simulation's, the table's Monte Carlo error
-    (0.005, docs/theory.md §10), its rounding (half a unit of the last digit), and the O(1/d)
-    finite-size allowance measured by data/make_reference.py, scaled from d = 2000 to d."""
-    d = 1000
+    """The simulator at d = 1000 (16 seeds) against the table: the errors combined are the
+    simulation's, the table's Monte Carlo error (0.005, docs/theory.md §10), its rounding
+    (half a unit of the last digit), and the O(1/d) finite-size allowance measured by
+    data/make_reference.py, scaled from d = 2000 to d. The table's three digits limit what
+    this sees to 2-13% of the values (the training loss of GD, 0.207 +- 0.005, the worst);
+    the simulator's physics is resolved by its exact trajectories
+    (test_simulator_independence_runs.py) and the comparisons with the DMFT."""
+    d, seeds = 1000, 16
     problem = dmft.Problem.from_flat(**CANONICAL, **options)
-    result = simulate(problem, SimulationOptions(dimension=d, seeds=6, seed=11, correlation_times=(),
+    result = simulate(problem, SimulationOptions(dimension=d, seeds=seeds, seed=11, correlation_times=(),
                                                  response_times=(), chi_times=(), gap_times=()))
     study = json.loads((DATA / "finite_size.json").read_text())
     point = {"gd": "gd", "sgd": "sgd", "persistent-sgd": "persistent_sgd"}[options["algorithm"]]
     k = problem.steps
+    limit = z_threshold(seeds, comparisons=3)
     for name, expected, rounding in (("m", m, 5e-4), ("self_overlap", overlap, 5e-3), ("train_loss", loss, 5e-4)):
         allowance = study["points"][point][name]["allowance_2000"] * study["dimension"] / d
-        error = math.sqrt(result.stderr[name][k] ** 2 + 0.005**2 + rounding**2 + allowance**2)
-        assert abs(getattr(result, name)[k] - expected) < 4 * error, (name, getattr(result, name)[k], expected, error)
+        assert_agrees(name, getattr(result, name)[k], expected, (result.stderr[name][k], 0.005, rounding, allowance),
+                      limit, 0.14)
 
 
 # ----------------------------------------------------------------------------- storage

@@ -18,7 +18,7 @@ from dmft.solvers.kernels.means import chunk_means
 from dmft.solvers.kernels.paths import INT16_MAX, store_row
 from dmft.solvers.population import THREADED_RUN_WORK, ZETA_STEP, make_population
 import compiled_kernels
-from stats import max_z, z_threshold
+from stats import POWER, POWER_RESPONSE, assert_agrees, z_threshold
 
 SUBPOPULATIONS = 8
 
@@ -34,16 +34,24 @@ def options(**changes):
     return dmft.SolverOptions(**{**base, **changes})
 
 
-def assert_agree(a, b, names=("m", "C", "R", "train_loss")):
-    threshold = z_threshold(SUBPOPULATIONS, comparisons=a.problem.steps + 1)
-    for name in names:
-        z = max_z(getattr(a, name) - getattr(b, name), a.stderr[name], b.stderr[name])
-        assert z < threshold, f"{name}: max z = {z:.2f} >= {threshold:.2f}"
+def points(k):
+    """The compared entries of a run of k steps: final m, C[k,k], C[k,k/2], R at lags 5 and k/2,
+    the training loss at k and k/2; each with its power (tests/stats.py)."""
+    return (("m", (k,), POWER), ("C", (k, k), POWER), ("C", (k, k // 2), POWER), ("R", (k, k - 5), POWER_RESPONSE),
+            ("R", (k, k // 2), POWER_RESPONSE), ("train_loss", (k,), POWER), ("train_loss", (k // 2,), POWER))
+
+
+def assert_agree(a, b, runs, compared):
+    limit = z_threshold(runs, comparisons=len(compared))
+    for name, index, power in compared:
+        assert_agrees(f"{name}{list(index)}", getattr(a, name)[index], getattr(b, name)[index],
+                      (a.stderr[name][index], b.stderr[name][index]), limit, power)
 
 
 @pytest.mark.physics
 def test_iterate_without_resampling_is_the_march_exactly():
-    # One fixed set of draws: by causality the fixed point is the march's answer for them.
+    # One fixed set of draws: by causality the fixed point is the march's answer for them
+    # (to 1e-9: any larger difference is caught).
     problem = sgd_problem()
     march = dmft.solve(problem, options(subpopulations=1))
     iterate = dmft.solve(problem, options(subpopulations=1, method="iterate", resample=False, damping=0.0,
@@ -55,27 +63,32 @@ def test_iterate_without_resampling_is_the_march_exactly():
 
 @pytest.mark.physics
 def test_iterate_with_fresh_samples_agrees_with_march_within_monte_carlo_error():
+    # March: 32 subpopulations of 2000 samples; the costlier loop: 16 of 2000. Threshold 5.0
+    # (15 degrees of freedom, 7 comparisons); resolution 1-2% of m, C and the loss, 0.2% of R.
     problem = sgd_problem()
-    march = dmft.solve(problem, options())
-    iterate = dmft.solve(problem, options(method="iterate", seed=6))
+    march = dmft.solve(problem, options(samples=64_000, subpopulations=32))
+    iterate = dmft.solve(problem, options(samples=32_000, subpopulations=16, method="iterate", seed=6))
     assert iterate.diagnostics["converged"], iterate.diagnostics
-    assert_agree(march, iterate)
+    assert_agree(march, iterate, 16, points(problem.steps))
     residual = iterate.diagnostics["residual"][0]
     assert residual[-1] < 1.2 <= residual[0]  # it started far and stopped at the noise level
 
 
 @pytest.mark.physics
 def test_probe_and_exact_responses_agree_within_monte_carlo_error():
+    # 32 subpopulations of 1000 samples each; threshold 4.4 (31 degrees of freedom, 8
+    # comparisons); resolution 1-2% of m, C and the loss, 0.1-0.3% of R and A.
     problem = sgd_problem(steps=20)
-    exact = dmft.solve(problem, options(response="exact"))
-    probe = dmft.solve(problem, options(response="probe", seed=7))
-    assert_agree(exact, probe, names=("m", "C", "R", "train_loss", "A"))
+    exact = dmft.solve(problem, options(samples=32_000, subpopulations=32, response="exact"))
+    probe = dmft.solve(problem, options(samples=32_000, subpopulations=32, response="probe", seed=7))
+    assert_agree(exact, probe, 32, points(problem.steps) + (("A", (problem.steps,), POWER_RESPONSE),))
 
 
 @pytest.mark.physics
 def test_more_probes_reduce_response_noise():
     # One pass of the population over a fixed solution (same C, R, m): the batch-means
-    # standard error of the off-diagonal response row must fall with the number of probes.
+    # standard error of the off-diagonal response row must fall with the number of probes
+    # (a property of the estimator's noise, not a comparison with a reference).
     from dmft.solvers.step import PathFactors
     from dmft.solvers.population import Population
     from dmft.solvers.weights import Trajectory
@@ -139,8 +152,8 @@ def numbers_in_a_subprocess(output, env) -> dict[str, str]:
 
 @pytest.mark.physics
 def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
-    # A kernel compiled in this process may be optimised differently from the one numba
-    # loads from its cache (callees inlined or not): a non-inlined helper once made a cold
+    # The same bits (any difference fails). A kernel compiled in this process may be
+    # optimised differently from the one numba loads from its cache (callees inlined or not): a non-inlined helper once made a cold
     # run differ in the last bit from every warm one (233 of the 41 x 41 elements of C).
     # Double precision, so that differences are not rounded away in the float32 paths;
     # two populations of 10^4 samples reach the threaded kernels from step 19 on.
@@ -185,7 +198,7 @@ def test_response_structure():
 @pytest.mark.physics
 def test_batch_average_is_the_partial_sum_with_step_dt_over_b():
     # SGD selections do not depend on dt; with ridge = 0 and T = 0, dividing the gradient by b
-    # at step dt is exactly the partial-sum dynamics at step dt / b, step for step.
+    # at step dt is exactly the partial-sum dynamics at step dt / b, step for step (to 1e-10).
     b = 0.5
     averaged_problem = sgd_problem(algorithm="sgd", batch_fraction=b, ridge=0.0, batch_average=True, steps=12)
     summed_problem = averaged_problem.replace(batch_average=False, dt=averaged_problem.dt / b)
@@ -212,6 +225,7 @@ def test_reduced_precision_paths_reproduce_double_within_monte_carlo_error(preci
     # only. The long run lets the float32 sums' round-off build up over 400 terms. (The
     # innovations' rounding, 2^-4 / sqrt(12) of each, is itself a re-draw of the same law:
     # it took the largest difference from 0.000 to 0.071 standard errors, at 400 steps.)
+    # Power: a tenth of the Monte Carlo error, at every entry.
     problem = sgd_problem(steps=steps)
     reduced = dmft.solve(problem, options(precision=precision, samples=samples))
     double = double_precision_solve(steps, samples)
@@ -297,7 +311,7 @@ def test_automatic_chunks_are_the_widest_leaving_32_per_subpopulation(tmp_path):
     assert result.diagnostics["chunk_width"] == 128 and result.options.chunk_size == 0
     np.testing.assert_array_equal(result.C, explicit.C)
     assert not np.array_equal(result.Gamma_C, other.Gamma_C)  # the summation order changed
-    dmft.io.save_result(result, tmp_path / "chunks.h5")
+    dmft.save(result, tmp_path / "chunks.h5")
     assert dmft.load(tmp_path / "chunks.h5").diagnostics["chunk_width"] == 128
 
 
