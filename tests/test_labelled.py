@@ -316,3 +316,12 @@ def test_plot_command_draws_a_phase_diagram_and_keeps_the_curves(grid_file: Path
 def test_import_dmft_leaves_xarray_unloaded() -> None:
     code = "import sys, dmft; assert 'xarray' not in sys.modules; dmft.open_dataset; assert 'xarray' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_submodules_are_attributes_of_the_lazy_package() -> None:
+    # `import dmft` imports no submodule, yet dmft.io, dmft.fdt, ... work as after an eager import;
+    # an unknown name is still an AttributeError and dmft.simulate stays the function.
+    code = ("import sys, dmft; assert 'dmft.io' not in sys.modules; assert callable(dmft.io.save_result); "
+            "assert callable(dmft.fdt.effective_temperature); assert callable(dmft.simulate); "
+            "assert not hasattr(dmft, 'no_such_name')")
+    subprocess.run([sys.executable, "-c", code], check=True)

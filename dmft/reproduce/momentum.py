@@ -47,7 +47,7 @@ from .runs import PERCEPTRON, DmftSize, SimulationSize, dmft_runs, problem_of, s
 from .verdicts import FAILS, HOLDS, INCONCLUSIVE, Estimate, Test, agreement, change, threshold
 
 NAME = "momentum"
-# Claim 6's Langevin model: the equilibrium test of the solver (tests/test_langevin.py).
+# Claim 6's Langevin model: the equilibrium test of the solver (tests/test_fdt.py).
 LANGEVIN = dict(dataset="gmm2", alpha=2.0, delta=0.5, rho=0.5, loss="logistic", ridge=0.5, algorithm="gd")
 
 
