@@ -17,7 +17,7 @@ from stats import z_threshold
 
 pytestmark = pytest.mark.physics
 
-SUBPOPULATIONS, SEEDS, DIMENSION = 16, 16, 3000
+SUBPOPULATIONS, SEEDS, DIMENSION = 32, 16, 3000  # 6000 samples per subpopulation: the serial kernels
 OBSERVABLES = ("m", "self_overlap", "train_loss", "test_error")
 POWER = 0.03  # the largest relative error a test may miss
 
