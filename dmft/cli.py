@@ -174,7 +174,7 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
     from .options import SOLVER_KEYS, SolverOptions
     from .problem import Problem
     from .solvers import solve as solve_problem
-    from .warmup import CompileNotice
+    from .warmup import CompileNotice, compile_for_run
 
     if Path(output).exists() and not overwrite:
         raise DmftError(f"{output} exists; pass --overwrite to replace it")
@@ -184,16 +184,11 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
     problem = Problem.from_flat(**problem_kwargs)
     options = SolverOptions.from_flat(**solver_kwargs)
     progress = StepProgress("solving", enabled=not quiet and sys.stderr.isatty())
-    notice = CompileNotice(enabled=progress.enabled)
-
-    def report(done: int, total: int) -> None:
-        notice.progressed()
-        progress(done, total)
-
     try:
-        result = solve_problem(problem, options, progress=report)
+        with CompileNotice(enabled=progress.enabled):
+            compile_for_run(problem, options)  # on a first run, in two processes
+            result = solve_problem(problem, options, progress=progress)
     finally:
-        notice.progressed()
         progress.close()
     save(result, output, overwrite=overwrite)
     click.echo(result.summary())

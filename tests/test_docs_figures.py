@@ -58,7 +58,8 @@ def test_every_figure_is_the_scripts_and_names_its_code():
     for name in names:
         header, rows = read_table(FIGURES / f"{name}.csv")
         assert rows and "(--quick)" not in header["description"]
-        assert png_digest(FIGURES / f"{name}.png") == header["source_digest"], f"{name}: PNG and CSV from different code"
+        assert png_digest(FIGURES / f"{name}.png") == header["source_digest"], \
+            f"{name}: PNG and CSV from different code"
 
 
 # Pages whose physics numbers are quoted from the gallery (docs/gallery.md, itself checked

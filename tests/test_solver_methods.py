@@ -153,7 +153,8 @@ def numbers_in_a_subprocess(output, env) -> dict[str, str]:
 @pytest.mark.physics
 def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
     # The same bits (any difference fails). A kernel compiled in this process may be
-    # optimised differently from the one numba loads from its cache (callees inlined or not): a non-inlined helper once made a cold
+    # optimised differently from the one numba loads from its cache (callees inlined or not):
+    # a non-inlined helper once made a cold
     # run differ in the last bit from every warm one (233 of the 41 x 41 elements of C).
     # Double precision, so that differences are not rounded away in the float32 paths;
     # two populations of 10^4 samples reach the threaded kernels from step 19 on.

@@ -1,7 +1,7 @@
 """numba kernels of the solver, one concern per module (docs/theory.md §2-4).
 
 ``layout``: how the population's arrays and parameters are laid out for the kernels;
-``paths``: the per-chunk Gaussian paths, outputs and probe tangents (inlined helpers);
+``paths``: the per-chunk Gaussian paths, outputs and probe tangents (helpers);
 ``columns``: the per-chunk column sums of Gamma_C and K (inlined helpers); ``population``:
 the population step (random probes, exact tangents, two replicas); ``draws``: a step's
 random draws; ``means``: kernel rows from their per-chunk sums; ``triangles``: lower

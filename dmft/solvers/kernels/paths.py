@@ -1,6 +1,6 @@
-"""Inlined helpers of the population step for one chunk: the Gaussian paths and memory
-sums, the samples' outputs at step k, the probe tangents, and how a row of a path is stored
-(docs/theory.md §2-3). Storage and sum types: ``layout``.
+"""Helpers of the population step for one chunk: the Gaussian paths and memory sums, the
+samples' outputs at step k, the probe tangents, and how a row of a path is stored
+(docs/theory.md §2-3). Inlined, except the two largest. Storage and sum types: ``layout``.
 """
 
 from __future__ import annotations
@@ -85,7 +85,11 @@ def path_sums(k, first, width, L_row, R_row, Z, F, F_scale, g, memory):
         add_path_row(j, first, width, L_row, R_row, Z, F, F_scale, g, memory)
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
+# Called, not inlined (and not cached: compiled with the kernel that first calls it in a
+# process, so every kernel is compiled alike, fresh or not): the probe, exact and two-replica
+# kernels, threaded and serial, share one compilation of it. A called helper keeps its own
+# flags, which must be the callers' (an inlined one takes its caller's).
+@numba.njit(cache=False, fastmath=FAST, error_model="numpy")
 def step_outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F_scale, f_k, lam_k, h_out,
                  acc_obs, ch, obs_weight, losses, errors):
     """Each sample at step k from g_k and its memory sum; stores f_k, fills f_k and lam_k.
@@ -168,7 +172,8 @@ def tangent_memories(k, first, width, R_row, T, T_scale, memories):
         add_tangent_row(i, width, R_row, T, T_scale, memories)
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
+# Called, not inlined: as ``step_outputs``.
+@numba.njit(cache=False, fastmath=FAST, error_model="numpy")
 def finish_tangents(k, width, dt_delta, P, T, T_scale, lam_k, rows, tangent, weight_scale, quantize):
     """du_k = pi_k - dt Delta memory; stores T[p,k] = lam_k du_k (``tangent``: a float64 work row).
 

@@ -52,7 +52,10 @@ def _four_dots(x, a, b, c, d):
     return s0, s1, s2, s3
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
+# Called, not inlined: compiled once for its calls in both kernels, which it makes faster to
+# compile (the threaded one most: parfor passes over a prange body grow with what it inlines);
+# uncached, as ``kernels.paths.step_outputs``, and with the callers' flags.
+@numba.njit(cache=False, fastmath=FAST)
 def _lower_triangle_times(M_packed, r, start, first, last, dots, partial):
     """Rows first..last-1 of the lower triangle of a symmetric M (stored by rows:
     ``packed_row``) against r (zero before ``start``).
@@ -98,7 +101,8 @@ def _lower_triangle_times(M_packed, r, start, first, last, dots, partial):
         dots[j] = s + row[j] * r_j
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
+# Called, not inlined: as ``_lower_triangle_times``.
+@numba.njit(cache=False, fastmath=FAST)
 def _add_weighted_rows(R_packed, start, lo, hi, weights, partial):
     """partial[i] += sum_{lo<=j<hi} weights[j] R[j, i] for i >= start (R strictly lower
     triangular, stored by rows: ``packed_row``).
@@ -129,7 +133,8 @@ def _add_weighted_rows(R_packed, start, lo, hi, weights, partial):
                 target[i] += weight * row[i]
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
+# Called, not inlined: as ``_lower_triangle_times``.
+@numba.njit(cache=False, fastmath=FAST)
 def _rows_times(R_packed, window, lo, hi, v, out):
     """out[j] = sum_{j-window<=i<j} R[j, i] v_i for the rows lo <= j < hi (<= 4) of R
     (strictly lower triangular, stored by rows: ``packed_row``; zero outside the window).
