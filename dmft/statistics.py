@@ -16,3 +16,11 @@ def mean_and_stderr(runs: Sequence[np.ndarray | float]) -> tuple[np.ndarray, np.
     if len(stack) < 2:
         return mean, np.full_like(mean, np.nan)
     return mean, stack.std(axis=0, ddof=1) / math.sqrt(len(stack))
+
+
+def jackknife_stderr(leave_one_out: Sequence[float]) -> float:
+    """Standard error of a statistic from its n leave-one-out values over independent runs:
+    sqrt((n - 1) / n * sum (x_i - mean)^2)."""
+    values = np.asarray(leave_one_out, dtype=float)
+    n = len(values)
+    return float(math.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))

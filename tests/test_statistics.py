@@ -3,8 +3,9 @@
 import math
 
 import numpy as np
+import pytest
 
-from dmft.statistics import mean_and_stderr
+from dmft.statistics import jackknife_stderr, mean_and_stderr
 
 
 def test_standard_error_is_the_spread_over_the_root_of_the_runs():
@@ -18,3 +19,10 @@ def test_one_run_has_no_standard_error():
     mean, stderr = mean_and_stderr([np.array([1.5, -2.0])])
     np.testing.assert_array_equal(mean, [1.5, -2.0])
     assert np.all(np.isnan(stderr))
+
+
+def test_jackknife_of_the_mean_is_its_standard_error():
+    # An exact identity: leave-one-out means of n runs give back std(ddof=1) / sqrt(n).
+    runs = np.random.default_rng(3).standard_normal(9)
+    leave_out = [np.delete(runs, i).mean() for i in range(runs.size)]
+    assert jackknife_stderr(leave_out) == pytest.approx(mean_and_stderr(runs)[1], rel=1e-12)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
+from ..statistics import jackknife_stderr
 from .sources import (FdtSource, FixedReferenceFunctions, TwoTimeFunctions, as_fdt_source, source_and_runs,
                       sources_from_file)
 from .stationarity import (DEFAULT_NSIGMA, DEFAULT_TOLERANCE, ERROR_KINDS, NonStationaryError, Stationarity,
@@ -263,8 +264,7 @@ def _estimate(source: FdtSource, plan: Plan, through_origin: bool, tolerance: fl
         for i in range(n):
             rest = [r for index, r in enumerate(run_sources) if index != i]
             replicas.append(_teff(source.mean_of(rest), plan, through_origin)[0])
-        replicas = np.asarray(replicas)
-        stderr = float(math.sqrt((n - 1) / n * np.sum((replicas - replicas.mean()) ** 2)))
+        stderr = jackknife_stderr(replicas)
         method = f"jackknife over {n} independent runs"
     else:
         stderr = bound

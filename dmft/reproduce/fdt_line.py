@@ -30,6 +30,7 @@ from ..fdt import (TeffEstimate, as_fdt_source, default_lag_window, effective_te
                    effective_temperature_from_runs, noise_correlation_time)
 from ..plots.reproduce import plot_fdt_lines
 from ..problem import Problem
+from ..statistics import jackknife_stderr
 from .contract import Claim, Outcome, settings_dict
 from .output import write_table
 from .runs import PERCEPTRON, DmftSize, SimulationSize, dmft_runs, problem_of, simulation_runs
@@ -94,7 +95,7 @@ def half_slopes(runs: Sequence[Any], window: tuple[float, float], average_over: 
     t1, t2 = slopes(sources)
     n = len(sources)
     leave_out = np.array([np.subtract(*slopes(sources[:i] + sources[i + 1:])) for i in range(n)])
-    stderr = math.sqrt((n - 1) / n * np.sum((leave_out - leave_out.mean()) ** 2))
+    stderr = jackknife_stderr(leave_out)
     return {"first_half": list(first), "second_half": list(second), "T_first": t1, "T_second": t2,
             "difference": t1 - t2, "difference_stderr": stderr}
 

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from ..fdt import TeffEstimate, as_fdt_source, effective_temperature, effective_temperature_from_runs
 from ..plots.reproduce import plot_momentum
 from ..problem import Problem
+from ..statistics import jackknife_stderr
 from .contract import Claim, Outcome, settings_dict
 from .fdt_line import lag_window
 from .output import write_table
@@ -170,8 +170,7 @@ def paired_difference(runs: Sequence[Any], fit: tuple[tuple[float, float], float
 
     n = len(runs)
     whole = difference(range(n))
-    leave_out = np.array([difference([j for j in range(n) if j != i]) for i in range(n)])
-    return whole, math.sqrt((n - 1) / n * float(np.sum((leave_out - leave_out.mean()) ** 2)))
+    return whole, jackknife_stderr([difference([j for j in range(n) if j != i]) for i in range(n)])
 
 
 def _langevin(s: Settings) -> dict[float, dict[float, TeffEstimate]]:
