@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 
 import dmft
-from stats import z_threshold
+from stats import POWER, assert_agrees, z_threshold
 
 pytestmark = pytest.mark.physics
 
 SUBPOPULATIONS, SEEDS, DIMENSION = 32, 16, 3000  # 6000 samples per subpopulation: the serial kernels
 OBSERVABLES = ("m", "self_overlap", "train_loss", "test_error")
-POWER = 0.03  # the largest relative error a test may miss
 
 
 def solve_and_simulate(**flat):
@@ -67,3 +66,42 @@ def test_persistent_sgd_with_momentum_matches_simulation_on_the_mixture():
                                             dt=0.1, steps=40, algorithm="persistent-sgd", batch_fraction=0.3,
                                             persistence_time=2.0, momentum=0.6)
     check(theory, simulation, steps=(40,))
+
+
+NOISY_TEACHER = dict(TEACHER, algorithm="sgd", batch_fraction=0.3, label_noise=0.1, momentum=0.5)
+
+
+def test_teacher_student_with_momentum_iterate_without_resampling_is_the_march_exactly():
+    # The other solver method on one fixed set of draws: by causality its fixed point is the
+    # march's answer (to 1e-9). Detects a fixed-point loop whose weight side or paths miss the
+    # momentum or teacher-student terms (docs/theory.md §2.5, §2.7-2.8).
+    problem = dmft.Problem.from_flat(**{**NOISY_TEACHER, "steps": 20})
+    options = dict(samples=2000, subpopulations=1, seed=7)
+    march = dmft.solve(problem, dmft.SolverOptions(**options))
+    iterate = dmft.solve(problem, dmft.SolverOptions(**options, method="iterate", resample=False, damping=0.0,
+                                                     tolerance=1e-9, max_iterations=problem.steps + 2))
+    assert iterate.diagnostics["converged"]
+    for name in ("m", "C", "R", "A", "K", "mu_hat", "train_loss", "test_error"):
+        np.testing.assert_allclose(getattr(iterate, name), getattr(march, name), rtol=0, atol=1e-9, err_msg=name)
+
+
+def test_teacher_student_second_replica_leaves_the_first_unchanged():
+    # Two replicas draw g+ from 2 (C - m m) - (C - C_ab) (docs/theory.md §2.7): a wrong m m
+    # term there changes each replica's own m, C and test error, which must stay those of
+    # the one-replica solve (independent draws: within Monte Carlo error, resolving 3%).
+    problem = dmft.Problem.from_flat(**{**NOISY_TEACHER, "steps": 30})
+    one = dmft.solve(problem, dmft.SolverOptions(samples=64_000, subpopulations=32, seed=3))
+    two = dmft.solve(problem, dmft.SolverOptions(samples=64_000, subpopulations=32, seed=4, replicas=2))
+    points = [("m", (30,)), ("C", (15, 15)), ("C", (30, 30)), ("test_error", (30,))]
+    limit = z_threshold(32, comparisons=len(points))
+    for name, index in points:
+        assert_agrees(f"{name}{list(index)}", getattr(two, name)[index], getattr(one, name)[index],
+                      (one.stderr[name][index], two.stderr[name][index]), limit, POWER)
+    assert np.all(two.distance[1:] > 0)  # SGD's replicas do separate
+
+
+def test_teacher_student_gd_replicas_stay_together():
+    # GD at T = 0: the two replicas see the same batches and no noise, so D = 0 exactly.
+    problem = dmft.Problem.from_flat(**{**NOISY_TEACHER, "algorithm": "gd", "steps": 20})
+    two = dmft.solve(problem, dmft.SolverOptions(samples=4000, subpopulations=2, seed=3, replicas=2))
+    assert np.all(two.distance == 0.0)
