@@ -202,11 +202,11 @@ DISTANCE_POINTS = ["sgd", "persistent_sgd", "langevin"]
 @pytest.mark.physics
 @pytest.mark.parametrize("point", DISTANCE_POINTS)
 def test_dmft_replica_distance_matches_the_stored_simulation(point):
-    """The two-replica DMFT against the stored d = 2000, 16-seed distance D(t) at three
+    """The two-replica DMFT against the stored d = 2000, 64-seed distance D(t) at three
     times (a quarter, half and all of the run: the rise, the plateau or turn, the end),
     as tests/test_compare.py does it: |dmft - sim| / sqrt(se_dmft^2 + se_sim^2)
     below the Student-t quantile for the 16 subpopulations (15 degrees of freedom, the
-    smaller of the two) at 1e-3 shared by the 3 comparisons. The combined error is 1 to 1.5%
+    smaller of the two) at 1e-3 shared by the 3 comparisons. The combined error is about 1%
     of D, so an error of 7% in the distance is detected (a factor in Gamma^- = Gamma_C -
     Gamma_ab, in the Langevin term 2 T dt, a replica that shares the other's selections).
     There is no measured finite-d allowance for D (data/reference/finite_size.json has

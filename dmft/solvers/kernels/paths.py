@@ -17,6 +17,15 @@ from .layout import (DT, FAST, INV_B, LOSS, MARGIN, OBS_ERROR, OBS_LOSS, OBS_MU_
 INT16_MAX = 32767.0
 
 
+@numba.njit(cache=True, inline="always")
+def training_error(gap):
+    """1 for a misclassified sample, 1/2 for a gap exactly 0: a lattice atom of the stored
+    innovations, half of whose mass came from below (docs/theory.md §8, "atoms")."""
+    if gap < 0.0:
+        return 1.0
+    return 0.5 if gap == 0.0 else 0.0
+
+
 @numba.njit(cache=True, inline="always", fastmath=FAST)
 def store_row(k, width, values, stored, scales, quantize):
     """Store step k of a chunk's path (``values`` over its samples) and put the stored
@@ -121,7 +130,7 @@ def step_outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F
             f_k[s] = scale * d1
             lam_k[s] = scale * d2
             losses[s] = value
-            errors[s] = 1.0 if gap <= 0.0 else 0.0
+            errors[s] = training_error(gap)
     else:
         for s in range(width):
             u = g[s] - params[DT] * params[SQRT_DELTA] * memory[s]
@@ -135,7 +144,7 @@ def step_outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F
             lam_k[s] = scale * d2
             h_chunk[s] = h
             losses[s] = value
-            errors[s] = 1.0 if gap <= 0.0 else 0.0
+            errors[s] = training_error(gap)
     # Use the stored (rounded) values everywhere, so Gamma_C stays the Gram matrix of what
     # the memory sums read, and C stays positive semi-definite.
     store_row(k, width, f_k, F, F_scale, codes[QUANTIZE] == 1)
