@@ -8,6 +8,7 @@ Run on demand, from the repository (it is not a test module: pytest collects onl
     python tests/mutants.py --only ridge sim_step --keep
     python tests/mutants.py --markdown      # the table as Markdown, for docs/validation.md
     python tests/mutants.py --only ridge -- tests/test_weight_side_identity.py   # some tests only
+    python tests/mutants.py --only A B & python tests/mutants.py --skip-control --only C D   # split in two
 
 Each mutant is one deliberate error of about 5% on a factor, or of one step in a time
 index, made by replacing a text that must occur exactly once in its file. The script
@@ -310,6 +311,8 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scratch", default=None, metavar="DIR", help="where to make the copies (default: TMPDIR)")
     parser.add_argument("--nice", type=int, default=10, help="niceness of the test processes (default: 10)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per tree (default: 3 h)")
+    parser.add_argument("--skip-control", action="store_true",
+                        help="no control run (when another run of the same commit has its control: split runs)")
     cut = argv.index("--") if "--" in argv else len(argv)
     args = parser.parse_args(argv[:cut])
     args.pytest_args = argv[cut + 1:]
@@ -352,12 +355,13 @@ def run_all(base: Path, chosen: list[Mutant], args: argparse.Namespace) -> int:
     """The control, then each chosen mutant, in copies of ``base``; print the table."""
     for mutant in chosen:
         check(mutant, base)
-    control = run_tree(base, "control", None, args)
-    print(f"control (unmutated)  {control.seconds:.0f} s  "
-          f"{'passed' if control.returncode == 0 else control.verdict}", flush=True)
-    if control.returncode != 0:
-        print(control.output_tail)
-        raise SystemExit("the unmutated tree does not pass its tests: no mutant can be judged")
+    control = None if args.skip_control else run_tree(base, "control", None, args)
+    if control is not None:
+        print(f"control (unmutated)  {control.seconds:.0f} s  "
+              f"{'passed' if control.returncode == 0 else control.verdict}", flush=True)
+        if control.returncode != 0:
+            print(control.output_tail)
+            raise SystemExit("the unmutated tree does not pass its tests: no mutant can be judged")
     rows = []
     for mutant in chosen:
         outcome = run_tree(base, mutant.name, mutant, args)
@@ -368,7 +372,8 @@ def run_all(base: Path, chosen: list[Mutant], args: argparse.Namespace) -> int:
     killed = sum(outcome.killed for _, outcome in rows)
     print()
     print(table(rows, args.markdown))
-    print(f"\n{killed} of {len(rows)} mutants killed; control {control.seconds:.0f} s "
+    control_note = "no control (--skip-control)" if control is None else f"control {control.seconds:.0f} s"
+    print(f"\n{killed} of {len(rows)} mutants killed; {control_note} "
           f"(python -m pytest -m {args.tests!r} -x{' ' + ' '.join(args.pytest_args) if args.pytest_args else ''})")
     return 0
 
