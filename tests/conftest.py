@@ -44,10 +44,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         terminal.write_line(f"kernels ready in {seconds:.0f} s")
 
 
-# The longest files first (seconds in one process, December 2026: 71, 56, 37, 32, 31, 28, 38,
-# 24): with a file per process (--dist=loadfile) a long file handed out last keeps one
-# process busy while the others have finished. test_weight_kernels.py, which compiles
-# double-precision kernels, starts after the fresh-versus-cached test has compiled its own.
+# The longest files first (by their measured durations): with a file per process
+# (--dist=loadfile) a long file handed out last keeps one process busy while the others
+# have finished. test_weight_kernels.py, which compiles double-precision kernels, starts
+# after the fresh-versus-cached test has compiled its own.
 LONGEST_FILES = ("test_solver_methods.py", "test_momentum_teacher_dmft.py", "test_overparametrized.py", "test_fdt.py",
                  "test_warmup.py", "test_compare.py", "test_weight_kernels.py", "test_faults.py")
 
