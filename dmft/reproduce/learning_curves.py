@@ -69,6 +69,16 @@ def variants(s: Settings) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def curve_runs(problem: Any, dmft_size: DmftSize, simulation_size: SimulationSize, observables: tuple[str, ...]
+               ) -> tuple[list[Any], list[Any], dict[str, dict[str, Any]]]:
+    """The independent DMFT runs and simulation seeds of ``problem`` (one-time observables
+    only: no responses, C at t = 0 alone) and their ``side_curves``."""
+    theory = dmft_runs(problem, dmft_size)
+    sims = simulation_runs(problem, simulation_size, correlation_times=(0.0,), response_times=(), chi_times=(),
+                           gap_times=())
+    return theory, sims, side_curves(theory, sims, observables)
+
+
 def side_curves(theory: list[Any], sims: list[Any], observables: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     """side ("dmft", "simulation") -> observable -> (mean, stderr) over the independent runs."""
     return {side: {name: curve_estimates(runs, name) for name in observables}
@@ -103,10 +113,7 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
     per_run: dict[str, dict[str, tuple[Estimate, Estimate]]] = {}
     for key, label, flat in variants(s):
         problem = problem_of(MIXTURE, **flat, dt=s.dt, steps=steps)
-        theory = dmft_runs(problem, s.dmft)
-        sims = simulation_runs(problem, s.simulation, correlation_times=(0.0,), response_times=(), chi_times=(),
-                               gap_times=())
-        curves = side_curves(theory, sims, OBSERVABLES)
+        theory, sims, curves = curve_runs(problem, s.dmft, s.simulation, OBSERVABLES)
         series.append(dict(key=key, label=label, algorithm=flat["algorithm"], time=problem.time, **curves))
         rows += curve_rows(key, problem.time, curves, compared)
         measured = {}

@@ -22,9 +22,9 @@ import numpy as np
 
 from ..plots.reproduce import plot_teacher_student
 from .contract import Claim, Outcome, settings_dict
-from .learning_curves import curve_agreement_tests, curve_rows, side_curves
+from .learning_curves import curve_agreement_tests, curve_rows, curve_runs
 from .output import write_table
-from .runs import DmftSize, SimulationSize, dmft_runs, problem_of, simulation_runs, steps_for
+from .runs import DmftSize, SimulationSize, problem_of, steps_for
 from .verdicts import Estimate, Test, ordering
 
 NAME = "teacher-student"
@@ -77,10 +77,7 @@ def run(s: Settings, output: Path, figures: tuple[str, ...]) -> Outcome:
     series, rows, finals = [], [], {}
     for key, label, flat in variants(s):
         problem = problem_of(TEACHER, alpha=s.alpha, dt=s.dt, steps=steps, **flat)
-        theory = dmft_runs(problem, s.dmft)
-        sims = simulation_runs(problem, s.simulation, correlation_times=(0.0,), response_times=(), chi_times=(),
-                               gap_times=())
-        curves = side_curves(theory, sims, OBSERVABLES)
+        theory, _, curves = curve_runs(problem, s.dmft, s.simulation, OBSERVABLES)
         series.append(dict(key=key, label=label, time=problem.time, **flat, **curves))
         rows += curve_rows(key, problem.time, curves, compared)
         finals[key] = {name: Estimate.of_runs([float(getattr(r, name)[-1]) for r in theory], "DMFT")
