@@ -126,8 +126,9 @@ KERNEL_OPTIONS = ("samples", "subpopulations", "response", "probes", "replicas",
 class RunKernels:
     """The threaded kernels a run uses besides the single-threaded ones (every run starts
     on those), by the rules of ``solvers.population``, ``solvers.step`` and
-    ``solvers.weights``. (Were the rules to change, a run would compile what this misses
-    itself: slower, never different.)"""
+    ``solvers.weights``: none unless the run is large enough (``uses_threads``), then
+    those that some step's size calls for. (Were the rules to change, a run would compile
+    what this misses itself: slower, never different.)"""
 
     population: bool
     draws: bool
@@ -139,13 +140,14 @@ class RunKernels:
         from .solvers.kernels.draws import DRAW_PARALLEL_THRESHOLD
         from .solvers.kernels.triangles import R_BLOCK
         from .solvers.kernels.weight_side import WEIGHTS_PARALLEL_FROM
-        from .solvers.population import THREADED_RUN_WORK
+        from .solvers.population import PARALLEL_THRESHOLD, uses_threads
 
         n = problem.steps
         largest = max(options.subpopulation_sizes())
-        population = largest * (n + 1) >= THREADED_RUN_WORK
-        return cls(population=population, draws=population and largest >= DRAW_PARALLEL_THRESHOLD,
-                   cholesky=n > R_BLOCK, weights=n - 1 >= WEIGHTS_PARALLEL_FROM)
+        threaded = uses_threads(options.samples, n)
+        return cls(population=threaded and largest * (n + 1) >= PARALLEL_THRESHOLD,
+                   draws=threaded and largest >= DRAW_PARALLEL_THRESHOLD,
+                   cholesky=threaded and n > R_BLOCK, weights=threaded and n - 1 >= WEIGHTS_PARALLEL_FROM)
 
 
 def compile_part(part: str, problem: Problem, options: SolverOptions, threaded: bool = False) -> None:
@@ -169,8 +171,7 @@ def compile_part(part: str, problem: Problem, options: SolverOptions, threaded: 
     small = problem.replace(steps=k + 1)
     population = make_population(small if part in ("population", "draws") else problem.replace(steps=1), samples,
                                  np.random.SeedSequence(0), options.response, options.probes, SMALL_SAMPLES,
-                                 options.replicas, options.precision)
-    population.threaded = threaded
+                                 options.replicas, options.precision, threaded)
     traj = Trajectory.start(small, options.replicas, options.memory_steps(problem.dt), population.sum_dtype)
     if part == "population":
         factor_rows = tuple(np.zeros(k + 1) for _ in range(options.replicas))  # what they hold does not matter
@@ -179,9 +180,9 @@ def compile_part(part: str, problem: Problem, options: SolverOptions, threaded: 
     elif part == "draws":
         population.draw(k)
     elif part == "cholesky":
-        PathFactors(traj, small.dataset.teacher).rows(k)
+        PathFactors(traj, small.dataset.teacher, threaded).rows(k)
     else:
-        advance_weights(k, traj, small)
+        advance_weights(k, traj, small, threaded)
 
 
 def compile_parts(parts: Iterable[str], problem: Problem, options: SolverOptions) -> None:

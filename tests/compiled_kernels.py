@@ -9,11 +9,13 @@ files into its own cache, so that it loads them instead of compiling them again.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import shutil
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from numba.core.caching import NullCache
@@ -21,19 +23,30 @@ from numba.core.registry import CPUDispatcher
 
 import dmft
 from dmft._numba_cache import NUMBA_SOURCES
+from dmft.solvers import population
+
+
+@contextlib.contextmanager
+def threaded_runs():
+    """Within it every solve is a threaded run however small (``THREADED_RUN_WORK`` at 0):
+    each step uses the threaded kernels where its size calls for them, as in a large run."""
+    with mock.patch.object(population, "THREADED_RUN_WORK", 0):
+        yield
 
 
 def numbers() -> dict[str, np.ndarray]:
     """C, R (and C_ab) of one and two replicas in double precision.
 
-    Two populations of 10^4 samples over 41 steps reach the threaded kernels from step 19
-    on: serial and threaded kernels of both replica counts are used.
+    Threaded runs (``threaded_runs``) of two populations of 10^4 samples over 41 steps reach
+    the threaded kernels from step 19 on: serial and threaded kernels of both replica
+    counts are used.
     """
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, dt=0.1, steps=40)
     arrays = {}
     for replicas in (1, 2):
-        result = dmft.solve(problem, dmft.SolverOptions(samples=20_000, subpopulations=2, seed=3, replicas=replicas,
-                                                        precision="double"))
+        with threaded_runs():
+            result = dmft.solve(problem, dmft.SolverOptions(samples=20_000, subpopulations=2, seed=3,
+                                                            replicas=replicas, precision="double"))
         arrays.update({f"{name}_{replicas}": getattr(result, name) for name in ("C", "R", "C_ab")
                        if getattr(result, name) is not None})
     return arrays

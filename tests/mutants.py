@@ -73,7 +73,7 @@ MUTANTS = (
            "rows[p, s] = weight_scale * lam_k[s] * deviation / n_probes",
            "rows[p, s] = 1.05 * weight_scale * lam_k[s] * deviation / n_probes",
            "the random-probe estimator of K[k,j], j < k, 5% too large (docs/theory.md §3.3)"),
-    Mutant("memory_shift", "dmft/solvers/kernels/paths.py",
+    Mutant("memory_shift", "dmft/solvers/kernels/past.py",
            "memory[s] += r_kj * F[j, s]", "memory[s] += r_kj * F[j - 1, s]",
            "the memory sum pairs R[k,j] with f_{j-1} instead of f_j (one step of shift)"),
     Mutant("gamma_minus_closure", "dmft/solvers/kernels/population.py",

@@ -1,10 +1,12 @@
 """Two-replica DMFT (docs/theory.md §7): exact zero for GD, exact Langevin distance, methods agree."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import dmft
-from dmft.solvers.population import THREADED_RUN_WORK
+from compiled_kernels import threaded_runs
 from exact_square_gd import exact_square_gd
 from stats import POWER, POWER_RESPONSE, assert_agrees, z_threshold
 
@@ -23,19 +25,19 @@ def over_parametrized(algorithm, **changes):
     return dmft.Problem.from_flat(**{**base, **changes})
 
 
-# 2000 samples run the serial kernel; 20000 (two populations of 10^4 over 41 steps:
-# THREADED_RUN_WORK) reach the threaded one from step 19 on, whose fast-math code once made
+# The small runs use the serial kernels; a threaded run of 20000 (two populations of 10^4
+# over 41 steps) reaches the threaded one from step 19 on, whose fast-math code once made
 # the replicas differ in the last bit. Double precision, because float32 paths hide such differences for many steps.
 @pytest.mark.parametrize("method, samples, steps, precision", [
     ("march", 2000, 60, "single"), ("iterate", 2000, 60, "single"), ("march", 20_000, 40, "double"),
     ("march", 2000, 60, "compact")])
 def test_gd_at_zero_temperature_has_exactly_zero_distance(method, samples, steps, precision):
     # An identity: it detects any nonzero distance, at every step.
-    reaches_threads = samples // 2 * (steps + 1) >= THREADED_RUN_WORK
-    assert reaches_threads == (samples == 20_000)  # the cases still cover both kernels
-    result = dmft.solve(over_parametrized("gd", steps=steps),
-                        dmft.SolverOptions(samples=samples, subpopulations=2, replicas=2, method=method,
-                                           precision=precision))
+    threads = threaded_runs() if samples == 20_000 else contextlib.nullcontext()
+    with threads:
+        result = dmft.solve(over_parametrized("gd", steps=steps),
+                            dmft.SolverOptions(samples=samples, subpopulations=2, replicas=2, method=method,
+                                               precision=precision))
     assert np.all(result.distance == 0.0)
     np.testing.assert_array_equal(result.C_ab, result.C)
 

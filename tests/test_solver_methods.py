@@ -16,7 +16,7 @@ from dmft.solvers.kernels import cholesky, draws, means, weight_side
 from dmft.solvers.kernels import population as population_kernels
 from dmft.solvers.kernels.means import chunk_means
 from dmft.solvers.kernels.paths import INT16_MAX, store_row
-from dmft.solvers.population import THREADED_RUN_WORK, ZETA_STEP, make_population
+from dmft.solvers.population import ZETA_STEP, make_population
 import compiled_kernels
 from stats import POWER, POWER_RESPONSE, assert_agrees, z_threshold
 
@@ -110,17 +110,18 @@ def test_more_probes_reduce_response_noise():
 
 
 def test_same_seed_same_numbers_whatever_the_thread_count():
-    # Two populations of 10^4 samples over 41 steps use the threaded kernels (THREADED_RUN_WORK)
+    # Threaded runs of two populations of 10^4 samples over 41 steps use the threaded kernels
     # from k = 19 on, where samples x (k + 1) passes PARALLEL_THRESHOLD: the parallel path is
     # compared too.
     problem = sgd_problem(steps=40)
-    assert 10_000 * 41 >= THREADED_RUN_WORK and 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
+    assert 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
     threads = numba.get_num_threads()
     try:
-        numba.set_num_threads(1)
-        single = dmft.solve(problem, options(samples=20_000, subpopulations=2))
-        numba.set_num_threads(max(threads, 2))
-        multi = dmft.solve(problem, options(samples=20_000, subpopulations=2))
+        with compiled_kernels.threaded_runs():
+            numba.set_num_threads(1)
+            single = dmft.solve(problem, options(samples=20_000, subpopulations=2))
+            numba.set_num_threads(max(threads, 2))
+            multi = dmft.solve(problem, options(samples=20_000, subpopulations=2))
     finally:
         numba.set_num_threads(threads)
     for name in ("m", "C", "R", "Gamma_C", "K", "train_loss"):
@@ -158,7 +159,7 @@ def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
     # a non-inlined helper once made a cold
     # run differ in the last bit from every warm one (233 of the 41 x 41 elements of C).
     # Double precision, so that differences are not rounded away in the float32 paths;
-    # two populations of 10^4 samples reach the threaded kernels from step 19 on.
+    # threaded runs of two populations of 10^4 samples reach the threaded kernels from step 19 on.
     # Each kernel this process uses was compiled here or loaded from numba's cache. A
     # subprocess sharing that cache loads what was compiled here (cheap); one with an empty
     # cache of its own compiles what was loaded here, and runs only if something was. So
@@ -166,7 +167,7 @@ def test_same_numbers_from_fresh_and_cached_compilations(tmp_path):
     # compiled the kernels itself (fresh cache, as in CI) does not compile them twice more.
     # The empty cache is seeded with what this process compiled (and loaded nothing of):
     # the cached run compares those, and the fresh one need not compile them again.
-    assert 10_000 * 41 >= THREADED_RUN_WORK and 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
+    assert 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
     here = compiled_kernels.numbers()
     use_here = compiled_kernels.cache_use()
     compared = {}

@@ -77,10 +77,16 @@ def test_compile_command_shares_the_variants_among_processes():
 def test_threaded_kernels_of_a_run_follow_the_solver_rules():
     default = RunKernels.of(dmft.Problem.from_flat(), dmft.SolverOptions())  # 2500 samples x 101 steps
     assert default == RunKernels(population=False, draws=False, cholesky=False, weights=False)
+    # The README's 600-step example: 8000 x 601^2 = 2.9e9 < THREADED_RUN_WORK, serial throughout.
     long = RunKernels.of(dmft.Problem.from_flat(steps=600), dmft.SolverOptions(samples=8000, subpopulations=8))
-    assert long == RunKernels(population=True, draws=False, cholesky=True, weights=True)  # 1000 samples each
-    wide = RunKernels.of(dmft.Problem.from_flat(steps=300), dmft.SolverOptions(samples=10_000, subpopulations=2))
-    assert wide == RunKernels(population=True, draws=True, cholesky=True, weights=False)
+    assert long == RunKernels(population=False, draws=False, cholesky=False, weights=False)
+    # W1 of the benchmarks: 10^4 x 1001^2 = 1.0e10, in four populations of 2500 samples.
+    w1 = RunKernels.of(dmft.Problem.from_flat(steps=1000), dmft.SolverOptions(samples=10_000))
+    assert w1 == RunKernels(population=True, draws=True, cholesky=True, weights=True)
+    wide = RunKernels.of(dmft.Problem.from_flat(steps=400), dmft.SolverOptions(samples=40_000, subpopulations=2))
+    assert wide == RunKernels(population=True, draws=True, cholesky=True, weights=False)  # 400 - 1 < 512
+    many = RunKernels.of(dmft.Problem.from_flat(steps=1000), dmft.SolverOptions(samples=10_000, subpopulations=100))
+    assert many == RunKernels(population=False, draws=False, cholesky=True, weights=True)  # 100 x 1001 < 2e5
     assert set(HELPER_PARTS) < set(PARTS)
 
 

@@ -247,7 +247,8 @@ def test_march_covariance_is_the_closed_form_of_its_own_responses(replicas, prec
     problem = dmft.Problem.from_flat(dataset="gmm2", algorithm="sgd", batch_fraction=0.3, ridge=0.2, dt=dt,
                                      temperature=temperature, init_variance=init_variance,
                                      steps=2 * R_BLOCK + 40)
-    population = make_population(problem, 2000, np.random.SeedSequence(5), replicas=replicas, precision=precision)
+    population = make_population(problem, 2000, np.random.SeedSequence(5), replicas=replicas, precision=precision,
+                                 threaded=True)  # a threaded run however small
     traj = march(problem, population)
     A, m = traj.A, traj.m
     # C takes R as the weight side stores it by rows: in the type the population's sums

@@ -15,7 +15,7 @@ from .kernels.triangles import R_BLOCK
 from .march import march
 from ..options import SolverOptions
 from ..errors import ParameterError
-from .population import Population, TwoReplicaPopulation, draw_scheme, make_population
+from .population import Population, TwoReplicaPopulation, draw_scheme, make_population, uses_threads
 from .._numba_cache import clear_stale_caches_once
 
 # Importing the kernels loads none of them yet: stale caches are cleared before any can run.
@@ -176,9 +176,11 @@ def memory_cut(R: np.ndarray, R_stderr: np.ndarray, options: SolverOptions, dt: 
 
 
 def _solve_one(problem, options, samples, chunk_width, seed, progress):
+    threaded = uses_threads(options.samples, problem.steps)  # all populations alike: the whole run's work
+
     def population(seed_sequence: np.random.SeedSequence) -> Population:
         return make_population(problem, samples, seed_sequence, options.response, options.probes,
-                               chunk_width, options.replicas, options.precision)
+                               chunk_width, options.replicas, options.precision, threaded)
 
     memory_steps = options.memory_steps(problem.dt)
     if options.method == "march":

@@ -30,8 +30,9 @@ class IterationReport:
     relative_change: list[float] = field(default_factory=list)
 
 
-def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
-    """Recompute A, m, R, C on the whole window from the kernels stored in ``traj``."""
+def weights_from_kernels(problem: Problem, traj: Trajectory, threaded: bool = True) -> None:
+    """Recompute A, m, R, C on the whole window from the kernels stored in ``traj``
+    (``threaded``: as ``advance_weights``'s)."""
     fresh = Trajectory.start(problem, traj.replicas, traj.memory_steps, traj.R_packed.dtype.type)
     traj.A[:], traj.m[:], traj.R[:], traj.C[:] = fresh.A, fresh.m, fresh.R, fresh.C
     traj.R_packed[:] = fresh.R_packed
@@ -39,7 +40,7 @@ def weights_from_kernels(problem: Problem, traj: Trajectory) -> None:
         traj.C_minus[:] = 0.0
     traj.pack_kernels()  # the loop mixes Gamma_C in its square storage
     for k in range(problem.steps):
-        advance_weights(k, traj, problem)
+        advance_weights(k, traj, problem, threaded)
     traj.symmetrize()
 
 
@@ -58,13 +59,13 @@ def iterate(
     ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
     """
     first = make_population(0)
-    replicas, R_rows_type = first.replicas, first.sum_dtype
+    replicas, R_rows_type, threaded = first.replicas, first.sum_dtype, first.threaded
     traj = Trajectory.start(problem, replicas, memory_steps, R_rows_type)  # kernels start at zero: free dynamics
     report = IterationReport()
     n = problem.steps
     for iteration in range(max_iterations):
-        weights_from_kernels(problem, traj)
-        factors = PathFactors(traj, problem.dataset.teacher)
+        weights_from_kernels(problem, traj, threaded)
+        factors = PathFactors(traj, problem.dataset.teacher, threaded)
         population = make_population(iteration)
         new = Trajectory.start(problem, replicas, memory_steps, R_rows_type)
         gamma_se, response_se = square_zeros(n + 1), square_zeros(n + 1)  # written a row per step, as traj's
@@ -86,7 +87,7 @@ def iterate(
         if len(report.residual) >= 2 and max(report.residual[-2:]) < tolerance:
             report.converged = True
             break
-    weights_from_kernels(problem, traj)
+    weights_from_kernels(problem, traj, threaded)
     return traj, report
 
 

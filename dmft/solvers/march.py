@@ -23,12 +23,12 @@ def march(problem: Problem, population: Population, progress: Progress | None = 
     ``memory_steps``: the memory window (``Trajectory.memory_steps``; None: exact).
     """
     traj = Trajectory.start(problem, population.replicas, memory_steps, population.sum_dtype)
-    factors = PathFactors(traj, problem.dataset.teacher)
+    factors = PathFactors(traj, problem.dataset.teacher, population.threaded)
     n = problem.steps
     for k in range(n + 1):
         step(k, factors, population, traj, traj, gap_steps)
         if k < n:
-            advance_weights(k, traj, problem)
+            advance_weights(k, traj, problem, population.threaded)
         if progress is not None:
             progress(k + 1, n + 1)
     traj.symmetrize()

@@ -40,11 +40,21 @@ PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
 SUM_TYPES = {"double": np.float64, "single": np.float32, "compact": np.float32}
 # Rows of Population.acc_rows and Population.kernel_rows.
 GAMMA, RESPONSE, GAMMA_MINUS = range(3)
-# A population uses the threaded kernels only if its last step's work, samples x (N + 1),
-# reaches this: in a smaller run only the last steps would pass PARALLEL_THRESHOLD, and
-# threads save it less than compiling the threaded kernels costs a first run (most of
-# its compile time). The numbers are the same either way.
-THREADED_RUN_WORK = 2 * PARALLEL_THRESHOLD
+# A run uses the threaded kernels (population, draws, Cholesky row, weight side) only if
+# its work, samples x (N + 1)^2 over all its populations, reaches this: about 1.7 s of the
+# population kernel on one core of the reference machine, of which threads save about
+# half on two cores, where compiling them costs a first run about 8 s more
+# (docs/performance.md). A smaller run uses the single-threaded kernels throughout, and
+# compiles nothing threaded. The numbers are the same either way.
+THREADED_RUN_WORK = 5e9
+
+
+def uses_threads(samples: int, steps: int) -> bool:
+    """Whether a run of ``samples`` effective samples in all, over ``steps`` steps, uses the
+    threaded kernels (``THREADED_RUN_WORK``); within such a run, each step still uses them
+    only where its size calls for them (``Population.parallel``, ``step.factor_row``,
+    ``weights.advance_weights``)."""
+    return samples * (steps + 1) ** 2 >= THREADED_RUN_WORK
 
 
 def draw_scheme(precision: str) -> str:
@@ -70,7 +80,11 @@ class KernelRow:
 
 
 class Population:
-    """N_s effective samples of one problem, seeded by a ``numpy.random.SeedSequence``."""
+    """N_s effective samples of one problem, seeded by a ``numpy.random.SeedSequence``.
+
+    ``threaded``: whether it may use the threaded kernels (None: ``uses_threads`` of its own
+    size; ``solve`` decides for all its populations by their total).
+    """
 
     replicas = 1
     # Kernel rows summed per chunk: Gamma_C and K (GAMMA, RESPONSE), and with two replicas
@@ -78,7 +92,8 @@ class Population:
     n_kernel_rows = 2
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
-                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION):
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION,
+                 threaded: bool | None = None):
         self.problem = problem
         self.samples = samples
         self.response = response
@@ -146,7 +161,7 @@ class Population:
         # read once: read at every step, after the kernel's passes had evicted the
         # interpreter's data from the caches, it was slow.
         self.chunk_groups = (self._chunk_groups(False), self._chunk_groups(True))
-        self.threaded = n * steps >= THREADED_RUN_WORK
+        self.threaded = uses_threads(n, problem.steps) if threaded is None else threaded
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = DEFAULT_PRECISION) -> int:
@@ -250,8 +265,9 @@ class TwoReplicaPopulation(Population):
     n_kernel_rows = 3
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
-                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION):
-        super().__init__(problem, samples, seed, "probe", probes, chunk_size, precision)
+                 response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION,
+                 threaded: bool | None = None):
+        super().__init__(problem, samples, seed, "probe", probes, chunk_size, precision, threaded)
         n = samples
         self.zeta_minus = np.zeros_like(self.zeta)
         self.f_b = np.zeros_like(self.f)
@@ -289,8 +305,8 @@ class TwoReplicaPopulation(Population):
 
 
 def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
-                    probes: int = 1, chunk_size: int = 64, replicas: int = 1, precision: str = DEFAULT_PRECISION
-                    ) -> Population:
-    """A one- or two-replica population."""
+                    probes: int = 1, chunk_size: int = 64, replicas: int = 1, precision: str = DEFAULT_PRECISION,
+                    threaded: bool | None = None) -> Population:
+    """A one- or two-replica population (``threaded``: as ``Population``'s)."""
     kind = TwoReplicaPopulation if replicas == 2 else Population
-    return kind(problem, samples, seed, response, probes, chunk_size, precision)
+    return kind(problem, samples, seed, response, probes, chunk_size, precision, threaded)

@@ -24,14 +24,16 @@ PIVOT_THRESHOLD = 1e-7
 PSD_TOLERANCE = 1e-6  # a squared pivot below -PSD_TOLERANCE * C[k,k] is not round-off
 
 
-def factor_row(k: int, C: np.ndarray, L: np.ndarray, blocks: np.ndarray) -> float:
+def factor_row(k: int, C: np.ndarray, L: np.ndarray, blocks: np.ndarray, threaded: bool = True) -> float:
     """Cholesky row k, refusing a covariance that lost positive semi-definiteness.
 
     ``L``: the factor's lower triangle stored by rows (``kernels.triangles``); ``blocks``:
     its diagonal blocks (``kernels.cholesky.diagonal_blocks``). Returns the squared pivot
-    relative to C[k,k] (a diagnostic of round-off).
+    relative to C[k,k] (a diagnostic of round-off). ``threaded``: whether the run uses the
+    threaded kernels (``population.uses_threads``).
     """
-    kernel = cholesky_row if k > R_BLOCK else cholesky_row_serial  # the same bits: shorter rows use no threads
+    # The same bits either way: rows up to R_BLOCK use no threads.
+    kernel = cholesky_row if threaded and k > R_BLOCK else cholesky_row_serial
     pivot = kernel(C, L, blocks, k, PIVOT_THRESHOLD)
     relative = pivot / C[k, k] if C[k, k] > 0 else 0.0
     if relative < -PSD_TOLERANCE:
@@ -46,12 +48,13 @@ class PathFactors:
     One replica: C. Two replicas: C + C_ab and C - C_ab, whose paths g+ and g- are
     independent (g^a, g^b = (g+ +- g-)/sqrt(2); docs/theory.md §7). For the teacher-student
     perceptron (``teacher``) the paths are orthogonal to the teacher: C - m m^T takes the
-    place of C (docs/theory.md §2.7).
+    place of C (docs/theory.md §2.7). ``threaded``: as ``factor_row``'s.
     """
 
-    def __init__(self, traj: Trajectory, teacher: bool = False):
+    def __init__(self, traj: Trajectory, teacher: bool = False, threaded: bool = True):
         self.traj = traj
         self.teacher = teacher
+        self.threaded = threaded
         n = traj.C.shape[0]
         if traj.replicas == 1:
             self.covariances = (np.zeros((n, n)) if teacher else traj.C,)
@@ -72,7 +75,8 @@ class PathFactors:
         elif self.teacher:
             self.covariances[0][k, : k + 1] = row
         for covariance, factor, blocks in zip(self.covariances, self.factors, self.blocks):
-            traj.min_relative_pivot = min(traj.min_relative_pivot, factor_row(k, covariance, factor, blocks))
+            pivot = factor_row(k, covariance, factor, blocks, self.threaded)
+            traj.min_relative_pivot = min(traj.min_relative_pivot, pivot)
         return tuple(packed_row(factor, k) for factor in self.factors)
 
 

@@ -152,10 +152,14 @@ def _mirror_lower(matrix: np.ndarray) -> None:
         block[upper] = block.T[upper]
 
 
-def advance_weights(k: int, traj: Trajectory, problem: Problem) -> None:
-    """Fill step k+1 of A, m, R and row k+1 of C (and C - C_ab) from the kernel rows 0..k."""
+def advance_weights(k: int, traj: Trajectory, problem: Problem, threaded: bool = True) -> None:
+    """Fill step k+1 of A, m, R and row k+1 of C (and C - C_ab) from the kernel rows 0..k.
+
+    ``threaded``: whether the run uses the threaded kernels (``population.uses_threads``);
+    they run from step WEIGHTS_PARALLEL_FROM on. The same bits either way.
+    """
     two = traj.C_minus is not None
-    kernel = advance_weight_rows if k >= WEIGHTS_PARALLEL_FROM else advance_weight_rows_serial
+    kernel = advance_weight_rows if threaded and k >= WEIGHTS_PARALLEL_FROM else advance_weight_rows_serial
     kernel(
         k, min(traj.memory_steps, k + 1), 1.0 - problem.dt * problem.ridge, problem.dt,
         2.0 * problem.algorithm.temperature * problem.dt, problem.init_variance,

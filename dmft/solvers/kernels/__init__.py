@@ -1,8 +1,9 @@
 """numba kernels of the solver, one concern per module (docs/theory.md §2-4).
 
 ``layout``: how the population's arrays and parameters are laid out for the kernels;
-``paths``: the per-chunk Gaussian paths, outputs and probe tangents (helpers);
-``columns``: the per-chunk column sums of Gamma_C and K (inlined helpers); ``population``:
+``past``: a chunk's pass over the past steps (path, tangent and column sums); ``paths``:
+a chunk's outputs and probe tangents at step k (helpers); ``columns``: the diagonal of
+a chunk's kernel rows (inlined helpers); ``population``:
 the population step (random probes, exact tangents, two replicas); ``draws``: a step's
 random draws; ``means``: kernel rows from their per-chunk sums; ``triangles``: lower
 triangles stored by rows; ``cholesky``: the incremental Cholesky row; ``weight_side``:

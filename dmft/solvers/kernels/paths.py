@@ -1,6 +1,7 @@
-"""Helpers of the population step for one chunk: the Gaussian paths and memory sums, the
-samples' outputs at step k, the probe tangents, and how a row of a path is stored
-(docs/theory.md §2-3). Inlined, except the two largest. Storage and sum types: ``layout``.
+"""Helpers of the population step for one chunk: the samples' outputs at step k, the
+probe tangents, and how a row of a path is stored (docs/theory.md §2-3); the sums over
+the past steps that precede them are in ``past``. Inlined, except the two largest.
+Storage and sum types: ``layout``.
 """
 
 from __future__ import annotations
@@ -58,40 +59,6 @@ def store_row(k, width, values, stored, scales, quantize):
         for s in range(width):
             stored[k, s] = values[s]
             values[s] = stored[k, s]
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def start_path_sums(k, width, L_row, Z, g, memory):
-    for s in range(width):
-        g[s] = L_row[k] * Z[k, s]
-        memory[s] = 0.0
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def add_path_row(j, first, width, L_row, R_row, Z, F, F_scale, g, memory):
-    """Past step j's terms of ``path_sums`` (element-wise: the same bits however the loop
-    is compiled)."""
-    l_kj = L_row[j]
-    if j < first:
-        for s in range(width):
-            g[s] += l_kj * Z[j, s]
-    else:
-        r_kj = R_row[j] * F_scale[j]
-        for s in range(width):
-            g[s] += l_kj * Z[j, s]
-            memory[s] += r_kj * F[j, s]
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def path_sums(k, first, width, L_row, R_row, Z, F, F_scale, g, memory):
-    """g_k = sum_{j<=k} L[k,j] zeta_j and memory = sum_{first<=j<k} R[k,j] f_j of each sample.
-
-    ``first`` > 0 is the memory window: R[k,j] is taken as zero for j < first. The sums
-    run in the type of L_row, R_row and F_scale (``layout``).
-    """
-    start_path_sums(k, width, L_row, Z, g, memory)
-    for j in range(k):
-        add_path_row(j, first, width, L_row, R_row, Z, F, F_scale, g, memory)
 
 
 # Called, not inlined (and not cached: compiled with the kernel that first calls it in a
@@ -160,27 +127,6 @@ def step_outputs(k, start, width, g, memory, m_k, params, codes, c, y, s_k, F, F
     acc_obs[ch, OBS_ERROR] += obs_weight * error
 
 
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def add_tangent_row(i, width, R_row, T, T_scale, memories):
-    """Past step i's terms of ``tangent_memories`` (element-wise, as ``add_path_row``)."""
-    for p in range(T.shape[0]):
-        r_ki = R_row[i] * T_scale[p, i]
-        for s in range(width):
-            memories[p, s] += r_ki * T[p, i, s]
-
-
-@numba.njit(cache=True, inline="always", fastmath=FAST)
-def tangent_memories(k, first, width, R_row, T, T_scale, memories):
-    """memories[p] = sum_{first<=i<k} R[k,i] lam_i du_i of each probe p (docs/theory.md §3).
-
-    Needs nothing of step k, so it runs before the path sums: the chunk's f block is then
-    the last one read before the column sums re-read it, the likeliest still in cache.
-    """
-    memories[:, :width] = 0.0
-    for i in range(first, k):
-        add_tangent_row(i, width, R_row, T, T_scale, memories)
-
-
 # Called, not inlined: as ``step_outputs``.
 @numba.njit(cache=False, fastmath=FAST, error_model="numpy")
 def finish_tangents(k, width, dt_delta, P, T, T_scale, lam_k, rows, tangent, weight_scale, quantize):
@@ -196,4 +142,3 @@ def finish_tangents(k, width, dt_delta, P, T, T_scale, lam_k, rows, tangent, wei
             tangent[s] = lam_k[s] * (P[p, k, s] + deviation)
             rows[p, s] = weight_scale * lam_k[s] * deviation / n_probes
         store_row(k, width, tangent, T[p], T_scale[p], quantize)
-

@@ -14,11 +14,11 @@ import numba
 import numpy as np
 from numba import prange
 
-from .columns import add_column, add_columns, add_diagonal, add_diagonal_response, zero_chunk
+from .columns import add_diagonal, add_diagonal_response, zero_chunk
 from .layout import (DELTA, DT, ERROR_K, F_K, F_K_B, FAST, G, G_MINUS, LAM_K, LAM_K_B, LOSS_K, MEMORY, MEMORY_B,
                      N_SUMS, QUANTIZE, TANGENT_MEMORY)
-from .paths import add_path_row, add_tangent_row, finish_tangents, path_sums, start_path_sums, step_outputs, \
-    tangent_memories
+from .past import sweep_past
+from .paths import finish_tangents, step_outputs
 from .variants import serial
 
 # Below this many sample-steps of work (samples x (k + 1)) a step runs on one thread.
@@ -28,31 +28,15 @@ PARALLEL_THRESHOLD = 200_000
 @numba.njit(cache=True, inline="always", fastmath=FAST)
 def _streams_and_columns(k, first, ch, done, chunk_starts, L_row, R_row, zeta, f, f_scale, lam_du, lam_du_scale,
                          probes, sums, scratch, zero, acc_gamma, acc_response):
-    """One pass over the past steps j for two chunks: the streaming sums of chunk ``ch``
-    (those of ``tangent_memories`` and ``path_sums``) and the column sums of chunk
-    ``done``, whose f_k and response weights are known (``add_column``). Either may be -1: none.
-
-    The streaming sums wait on memory; the column sums re-read ``done``'s f block from the
-    cache and are bound by arithmetic: in one loop each can run while the other waits. Each
-    sum adds the same terms in the same order whatever the pairing: the numbers do not change.
-    """
+    """``sweep_past`` for two chunks: the streaming sums of chunk ``ch`` and the column sums
+    of chunk ``done``, whose f_k and response weights are known. Either may be -1: none.
+    The numbers do not depend on the pairing."""
     width = chunk_starts[ch + 1] - chunk_starts[ch] if ch >= 0 else 0
-    columns = done >= 0
-    done_width = chunk_starts[done + 1] - chunk_starts[done] if columns else 0
-    ch, done = max(ch, 0), max(done, 0)  # views of chunk 0 stand for none: width 0, no columns
-    Z, F, F_scale, T, T_scale = zeta[ch], f[ch], f_scale[ch], lam_du[ch], lam_du_scale[ch]
-    g, memory, memories = sums[ch, G], sums[ch, MEMORY], sums[ch, N_SUMS:]
-    F_done, F_done_scale, f_k, P_done = f[done], f_scale[done], scratch[done, F_K], probes[done]
-    weights_done = sums[done, N_SUMS:]
-    start_path_sums(k, width, L_row, Z, g, memory)
-    memories[:, :width] = 0.0
-    for j in range(k):
-        add_path_row(j, first, width, L_row, R_row, Z, F, F_scale, g, memory)
-        if j >= first:
-            add_tangent_row(j, width, R_row, T, T_scale, memories)
-        if columns:
-            add_column(j, j >= first, done_width, F_done, F_done_scale, f_k, P_done, weights_done, zero,
-                       acc_gamma, acc_response, done)
+    done_width = chunk_starts[done + 1] - chunk_starts[done] if done >= 0 else 0
+    ch, done = max(ch, 0), max(done, 0)  # views of chunk 0 stand for none: width 0
+    sweep_past(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], sums[ch, G], sums[ch, MEMORY],
+               lam_du[ch], lam_du_scale[ch], sums[ch, N_SUMS:], done_width, f[done], f_scale[done],
+               scratch[done, F_K], probes[done], sums[done, N_SUMS:], zero, acc_gamma, acc_response, done)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST, error_model="numpy")
@@ -119,12 +103,17 @@ def population_step_exact(
         lam_k = rows[LAM_K]
         tangent_memory = rows[TANGENT_MEMORY]
         S_chunk = lam_S[ch]
+        none = paths[N_SUMS:]  # no rows: no probe tangents, no response columns
         zero_chunk(ch, k, acc_gamma, acc_response, acc_obs)
-        path_sums(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], paths[G], paths[MEMORY])
+        sweep_past(k, first, width, L_row, R_row, zeta[ch], f[ch], f_scale[ch], paths[G], paths[MEMORY],
+                   no_probes[ch], none, none, 0, f[ch], f_scale[ch], rows[F_K], no_probes[ch], none, 0.0, acc_gamma,
+                   acc_response, ch)
         step_outputs(k, start, width, paths[G], paths[MEMORY], m_k, params, codes, c, y, s_k, f[ch], f_scale[ch],
                      rows[F_K], lam_k, h_out, acc_obs, ch, 1.0, rows[LOSS_K], rows[ERROR_K])
-        add_columns(k, first, width, f[ch], f_scale[ch], rows[F_K], no_probes[ch], paths[N_SUMS:], acc_gamma,
-                    acc_response, ch)
+        sweep_past(k, first, 0, L_row, R_row, zeta[ch], f[ch], f_scale[ch], paths[G], paths[MEMORY], no_probes[ch],
+                   none, none, width, f[ch], f_scale[ch], rows[F_K], no_probes[ch], none, 0.0, acc_gamma,
+                   acc_response, ch)
+        add_diagonal(k, width, rows[F_K], acc_gamma, ch)
         for j in range(first, k + 1):
             for s in range(width):
                 tangent_memory[s] = 0.0
@@ -172,10 +161,14 @@ def population_step_two_replicas(
             acc_gamma_minus[ch, j] = 0.0
         weights_a = paths[N_SUMS:N_SUMS + n_probes]
         weights_b = paths[N_SUMS + n_probes:]
-        tangent_memories(k, first, width, R_row, lam_du_a[ch], lam_du_a_scale[ch], weights_a)
-        tangent_memories(k, first, width, R_row, lam_du_b[ch], lam_du_b_scale[ch], weights_b)
-        path_sums(k, first, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, paths[MEMORY])
-        path_sums(k, first, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b, paths[MEMORY_B])
+        zero = np.zeros(1, weights_a.dtype)[0]
+        # The paths and tangent memories of each replica (no column sums: below, both at once).
+        sweep_past(k, first, width, L_plus_row, R_row, zeta_plus[ch], f_a[ch], f_a_scale[ch], g_a, paths[MEMORY],
+                   lam_du_a[ch], lam_du_a_scale[ch], weights_a, 0, f_a[ch], f_a_scale[ch], rows[F_K], probes_a[ch],
+                   weights_a, zero, acc_gamma, acc_response, ch)
+        sweep_past(k, first, width, L_minus_row, R_row, zeta_minus[ch], f_b[ch], f_b_scale[ch], g_b,
+                   paths[MEMORY_B], lam_du_b[ch], lam_du_b_scale[ch], weights_b, 0, f_b[ch], f_b_scale[ch],
+                   rows[F_K_B], probes_b[ch], weights_b, zero, acc_gamma, acc_response, ch)
         for s in range(width):
             g_plus = g_a[s]
             g_minus = g_b[s]
@@ -194,7 +187,6 @@ def population_step_two_replicas(
         # from (f^a - f^b)_k (f^a - f^b)_j / 2 (stored values), K from both replicas' probes.
         fa_k, fb_k, Fa, Fb = rows[F_K], rows[F_K_B], f_a[ch], f_b[ch]
         Pa, Pb = probes_a[ch], probes_b[ch]
-        zero = np.zeros(1, weights_a.dtype)[0]
         for j in range(k + 1):
             # float64 scales: the Gram sums stay in float64
             scale_a = np.float64(f_a_scale[ch, j])
