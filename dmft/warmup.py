@@ -125,10 +125,11 @@ KERNEL_OPTIONS = ("samples", "subpopulations", "response", "probes", "replicas",
 @dataclass(frozen=True)
 class RunKernels:
     """The threaded kernels a run uses besides the single-threaded ones (every run starts
-    on those), by the rules of ``solvers.population``, ``solvers.step`` and
-    ``solvers.weights``: none unless the run is large enough (``uses_threads``), then
-    those that some step's size calls for. (Were the rules to change, a run would compile
-    what this misses itself: slower, never different.)"""
+    on those), by the rules of ``solvers.solve``, ``solvers.population``, ``solvers.step``
+    and ``solvers.weights``: none unless the run solves one subpopulation at a time and is
+    large enough (``uses_threads``), then those that some step's size calls for. (Were
+    the rules to change, a run would compile what this misses itself: slower, never
+    different.)"""
 
     population: bool
     draws: bool
@@ -136,15 +137,17 @@ class RunKernels:
     weights: bool
 
     @classmethod
-    def of(cls, problem: Problem, options: SolverOptions) -> RunKernels:
+    def of(cls, problem: Problem, options: SolverOptions, threads: int | None = None) -> RunKernels:
+        """``threads``: numba's (None: the calling thread's count)."""
         from .solvers.kernels.draws import DRAW_PARALLEL_THRESHOLD
         from .solvers.kernels.triangles import R_BLOCK
         from .solvers.kernels.weight_side import WEIGHTS_PARALLEL_FROM
+        from .solvers import subpopulations_at_once
         from .solvers.population import PARALLEL_THRESHOLD, uses_threads
 
         n = problem.steps
         largest = max(options.subpopulation_sizes())
-        threaded = uses_threads(options.samples, n)
+        threaded = subpopulations_at_once(problem, options, threads) == 1 and uses_threads(options.samples, n)
         return cls(population=threaded and largest * (n + 1) >= PARALLEL_THRESHOLD,
                    draws=threaded and largest >= DRAW_PARALLEL_THRESHOLD,
                    cholesky=threaded and n > R_BLOCK, weights=threaded and n - 1 >= WEIGHTS_PARALLEL_FROM)

@@ -22,15 +22,18 @@ from numba.core.caching import NullCache
 from numba.core.registry import CPUDispatcher
 
 import dmft
+from dmft import solvers
 from dmft._numba_cache import NUMBA_SOURCES
 from dmft.solvers import population
 
 
 @contextlib.contextmanager
 def threaded_runs():
-    """Within it every solve is a threaded run however small (``THREADED_RUN_WORK`` at 0):
-    each step uses the threaded kernels where its size calls for them, as in a large run."""
-    with mock.patch.object(population, "THREADED_RUN_WORK", 0):
+    """Within it every solve runs as a large one on a single subpopulation would, however
+    small: one subpopulation at a time, a threaded run (``THREADED_RUN_WORK`` at 0), each
+    step on the threaded kernels where its size calls for them."""
+    with mock.patch.object(population, "THREADED_RUN_WORK", 0), \
+            mock.patch.object(solvers, "subpopulations_at_once", lambda problem, options, threads=None: 1):
         yield
 
 

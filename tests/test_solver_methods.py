@@ -110,13 +110,16 @@ def test_more_probes_reduce_response_noise():
 
 
 def test_same_seed_same_numbers_whatever_the_thread_count():
-    # Threaded runs of two populations of 10^4 samples over 41 steps use the threaded kernels
-    # from k = 19 on, where samples x (k + 1) passes PARALLEL_THRESHOLD: the parallel path is
-    # compared too.
+    # Two populations of 10^4 samples over 41 steps: solved side by side on two threads
+    # (serial kernels), and one at a time as threaded runs (threaded_runs), on one thread
+    # and on two; these use the threaded kernels from k = 19 on, where samples x (k + 1)
+    # passes PARALLEL_THRESHOLD.
     problem = sgd_problem(steps=40)
     assert 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
     threads = numba.get_num_threads()
     try:
+        numba.set_num_threads(max(threads, 2))
+        side_by_side = dmft.solve(problem, options(samples=20_000, subpopulations=2))
         with compiled_kernels.threaded_runs():
             numba.set_num_threads(1)
             single = dmft.solve(problem, options(samples=20_000, subpopulations=2))
@@ -126,6 +129,7 @@ def test_same_seed_same_numbers_whatever_the_thread_count():
         numba.set_num_threads(threads)
     for name in ("m", "C", "R", "Gamma_C", "K", "train_loss"):
         np.testing.assert_array_equal(getattr(single, name), getattr(multi, name), err_msg=name)
+        np.testing.assert_array_equal(getattr(side_by_side, name), getattr(multi, name), err_msg=name)
     other_seed = dmft.solve(problem, options(samples=1000, subpopulations=2, seed=99))
     assert not np.array_equal(single.C[:15, :15], other_seed.C[:15, :15])
 

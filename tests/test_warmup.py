@@ -78,14 +78,18 @@ def test_threaded_kernels_of_a_run_follow_the_solver_rules():
     default = RunKernels.of(dmft.Problem.from_flat(), dmft.SolverOptions())  # 2500 samples x 101 steps
     assert default == RunKernels(population=False, draws=False, cholesky=False, weights=False)
     # The README's 600-step example: 8000 x 601^2 = 2.9e9 < THREADED_RUN_WORK, serial throughout.
-    long = RunKernels.of(dmft.Problem.from_flat(steps=600), dmft.SolverOptions(samples=8000, subpopulations=8))
+    long = RunKernels.of(dmft.Problem.from_flat(steps=600), dmft.SolverOptions(samples=8000, subpopulations=8),
+                         threads=1)
     assert long == RunKernels(population=False, draws=False, cholesky=False, weights=False)
-    # W1 of the benchmarks: 10^4 x 1001^2 = 1.0e10, in four populations of 2500 samples.
-    w1 = RunKernels.of(dmft.Problem.from_flat(steps=1000), dmft.SolverOptions(samples=10_000))
-    assert w1 == RunKernels(population=True, draws=True, cholesky=True, weights=True)
-    wide = RunKernels.of(dmft.Problem.from_flat(steps=400), dmft.SolverOptions(samples=40_000, subpopulations=2))
-    assert wide == RunKernels(population=True, draws=True, cholesky=True, weights=False)  # 400 - 1 < 512
-    many = RunKernels.of(dmft.Problem.from_flat(steps=1000), dmft.SolverOptions(samples=10_000, subpopulations=100))
+    # W1 of the benchmarks: 10^4 x 1001^2 = 1.0e10, in four populations of 2500 samples,
+    # side by side on two threads (no threaded kernels), one at a time on one thread.
+    w1_problem, w1_options = dmft.Problem.from_flat(steps=1000), dmft.SolverOptions(samples=10_000)
+    assert RunKernels.of(w1_problem, w1_options, threads=2) == RunKernels(False, False, False, False)
+    assert RunKernels.of(w1_problem, w1_options, threads=1) == RunKernels(True, True, True, True)
+    one = RunKernels.of(dmft.Problem.from_flat(steps=400), dmft.SolverOptions(samples=40_000, subpopulations=1),
+                        threads=2)  # 40000 x 401^2 = 6.4e9
+    assert one == RunKernels(population=True, draws=True, cholesky=True, weights=False)  # 400 - 1 < 512
+    many = RunKernels.of(w1_problem, dmft.SolverOptions(samples=10_000, subpopulations=100), threads=1)
     assert many == RunKernels(population=False, draws=False, cholesky=True, weights=True)  # 100 x 1001 < 2e5
     assert set(HELPER_PARTS) < set(PARTS)
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time as _time
 from typing import Callable
 
+import numba
 import numpy as np
 
 from ..problem import Problem
 from ..result import KERNELS, OBSERVABLES, REPLICA_OBSERVABLES, Result
 from .iterate import iterate
 from .kernels.triangles import R_BLOCK
+from . import runs
 from .march import march
 from ..options import SolverOptions
 from ..errors import ParameterError
@@ -31,12 +34,14 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
 
     The population of ``options.samples`` effective samples is split into
     ``options.subpopulations`` independent parts, each solved self-consistently; the
-    result is their mean, and their spread gives the Monte Carlo standard errors.
-    ``progress(done, total)`` is called as work advances. Raises ``ParameterError`` before
-    any work when the run would not fit in memory, ``DivergenceError`` when it blows up.
+    result is their mean, and their spread gives the Monte Carlo standard errors. Up to
+    one subpopulation per numba thread is solved at once (``runs``); the numbers do not
+    depend on how many. ``progress(done, total)`` is called as work advances. Raises
+    ``ParameterError`` before any work when the run would not fit in memory,
+    ``DivergenceError`` when it blows up.
     """
     options = options or SolverOptions()
-    check_memory(problem, options)
+    side_by_side = subpopulations_at_once(problem, options)
     start = _time.perf_counter()
     n_sub = options.subpopulations
     seeds = np.random.SeedSequence(options.seed).spawn(n_sub)
@@ -46,13 +51,12 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
     statistics = {name: _RunningMean() for name in names}
     reports, gaps, kept, min_pivot = [], {}, {}, np.inf
-    for index, (seed, size) in enumerate(zip(seeds, sizes)):
-        run_progress = None
-        if progress is not None:
-            offset = index * steps_per_run
-            run_progress = lambda done, total, offset=offset: progress(offset + done, n_sub * steps_per_run)  # noqa: E731
-        traj, report = _solve_one(problem, options, size, chunk_width, seed, run_progress)
-        # Keep running sums, not the runs: memory stays that of one run whatever n_sub.
+    # Threaded kernels only for one run at a time (the threads are the subpopulations' otherwise).
+    threaded = side_by_side == 1 and uses_threads(options.samples, problem.steps)
+    subpopulations = [functools.partial(_solve_one, problem, options, size, chunk_width, seed, threaded=threaded)
+                      for seed, size in zip(seeds, sizes)]
+    for traj, report in runs.in_order(subpopulations, side_by_side, steps_per_run, progress):
+        # Keep running sums, not the runs: memory stays that of the runs in progress whatever n_sub.
         for name in names:
             statistics[name].add(_observable(problem, traj, name))
         reports.append(report)
@@ -108,22 +112,35 @@ class _RunningMean:
         return np.sqrt(np.maximum(self._m2, 0.0) / (self.count - 1) / self.count)
 
 
-def memory_estimate(problem: Problem, options: SolverOptions) -> int:
-    """Bytes a solve needs: one population's paths plus the N x N arrays of one run and the sums."""
+def memory_estimate(problem: Problem, options: SolverOptions, side_by_side: int = 1) -> int:
+    """Bytes a solve needs with ``side_by_side`` subpopulations solved at once: their
+    populations' paths and N x N arrays, and the sums over runs."""
     n = problem.steps + 1
     size = -(-options.samples // options.subpopulations)
     kind = TwoReplicaPopulation if options.replicas == 2 else Population
     paths = kind.memory_bytes(size, problem.steps, options.response, options.probes, options.precision)
     # Trajectory (C, R, Gamma_C, K [, C_minus, Gamma_minus]) with R and Gamma_C [and
     # Gamma_minus] again stored by rows (half a matrix each), the Cholesky factors (stored by
-    # rows; two replicas: and C + C_ab), rounded up: 6 [10]; the running mean and variance
-    # of C, R, A, K, Gamma_C [, C_ab]; the fixed-point loop holds a second trajectory.
-    matrices = (6 if options.replicas == 1 else 10) + (4 if options.method == "iterate" else 0)
-    matrices += 2 * (4 if options.replicas == 1 else 5)
+    # rows; two replicas: and C + C_ab), rounded up: 6 [10]; the fixed-point loop holds a
+    # second trajectory. Then the running mean and variance of C, R, A, K, Gamma_C [, C_ab].
+    per_run = (6 if options.replicas == 1 else 10) + (4 if options.method == "iterate" else 0)
+    sums = 2 * (4 if options.replicas == 1 else 5)
     if options.keep_runs:
-        matrices += 2 * options.subpopulations
+        sums += 2 * options.subpopulations
     diagonal_blocks = 8 * options.replicas * n * R_BLOCK  # of each Cholesky factor
-    return paths + 8 * matrices * n * n + diagonal_blocks
+    return side_by_side * (paths + 8 * per_run * n * n + diagonal_blocks) + 8 * sums * n * n
+
+
+def subpopulations_at_once(problem: Problem, options: SolverOptions, threads: int | None = None) -> int:
+    """How many subpopulations ``solve`` runs at once: one per numba thread (``threads``, or
+    the calling thread's count), as many as fit in memory. Raises ``ParameterError`` if
+    not even one does."""
+    check_memory(problem, options)
+    available = available_memory()
+    at_once = min(options.subpopulations, threads or numba.get_num_threads())
+    while at_once > 1 and memory_estimate(problem, options, at_once) > 0.9 * available:
+        at_once -= 1
+    return at_once
 
 
 def available_memory() -> int:
@@ -175,9 +192,7 @@ def memory_cut(R: np.ndarray, R_stderr: np.ndarray, options: SolverOptions, dt: 
     return cut
 
 
-def _solve_one(problem, options, samples, chunk_width, seed, progress):
-    threaded = uses_threads(options.samples, problem.steps)  # all populations alike: the whole run's work
-
+def _solve_one(problem, options, samples, chunk_width, seed, progress, threaded):
     def population(seed_sequence: np.random.SeedSequence) -> Population:
         return make_population(problem, samples, seed_sequence, options.response, options.probes,
                                chunk_width, options.replicas, options.precision, threaded)
@@ -205,4 +220,4 @@ def _observable(problem: Problem, traj, name: str) -> np.ndarray:
     return getattr(traj, name)
 
 
-__all__ = ["solve", "SolverOptions", "memory_estimate"]
+__all__ = ["solve", "SolverOptions", "memory_estimate", "subpopulations_at_once"]

@@ -27,4 +27,4 @@ def serial(kernel: numba.core.registry.CPUDispatcher) -> numba.core.registry.CPU
     copy.__qualname__ = original.__qualname__ + "_serial"
     copy.__module__ = original.__module__
     options = {key: kernel.targetoptions[key] for key in ("fastmath", "error_model") if key in kernel.targetoptions}
-    return numba.njit(cache=True, **options)(copy)
+    return numba.njit(cache=True, nogil=True, **options)(copy)

@@ -1,0 +1,69 @@
+"""Subpopulations side by side (dmft/solvers/runs.py): results in order, progress over all
+runs, and a failure or an early stop that stops the runs still going."""
+
+import threading
+import time
+
+import pytest
+
+from dmft.solvers import runs
+
+STEPS = 20
+
+
+def counting_run(name, pause, steps_taken, fail_at=None):
+    """A run of STEPS steps of ``pause`` seconds; records its steps; raises at ``fail_at``."""
+    def run(progress):
+        for step in range(1, STEPS + 1):
+            time.sleep(pause)
+            if fail_at == step:
+                raise ValueError(f"{name} failed")
+            steps_taken[name] = step
+            if progress is not None:
+                progress(step, STEPS)
+        return name, threading.get_ident()
+    return run
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_results_come_in_order_whatever_finishes_first(workers):
+    # The first runs are the slowest: side by side, later ones finish first. Out-of-order
+    # results would change the running sums, hence the numbers, with the thread count.
+    taken, reports, lock = {}, [], threading.Lock()
+
+    def progress(done, total):
+        with lock:
+            reports.append((done, total))
+
+    pauses = [0.004, 0.002, 0.001, 0.0, 0.0]
+    tasks = [counting_run(index, pause, taken) for index, pause in enumerate(pauses)]
+    results = list(runs.in_order(tasks, workers, STEPS, progress))
+    assert [name for name, _ in results] == list(range(len(pauses)))
+    here = threading.get_ident()
+    assert all((thread == here) == (workers == 1) for _, thread in results)  # one worker: in this thread
+    done = [d for d, _ in reports]
+    assert done == sorted(done) and done[-1] == len(pauses) * STEPS  # every step counted, never backwards
+    assert {total for _, total in reports} == {len(pauses) * STEPS}
+
+
+def test_a_failed_run_raises_and_stops_the_others():
+    # Run 1 fails at its third step; run 2, started when run 0 was handed on, must stop at
+    # its next step rather than run its course.
+    taken = {}
+    tasks = [counting_run(0, 0.002, taken), counting_run(1, 0.0, taken, fail_at=3),
+             counting_run(2, 0.05, taken)]
+    with pytest.raises(ValueError, match="1 failed"):
+        list(runs.in_order(tasks, 2, STEPS))
+    assert taken[0] == STEPS and taken[1] == 2
+    assert taken.get(2, 0) < STEPS
+
+
+def test_a_caller_that_stops_early_stops_the_runs_still_going():
+    # What an interruption does: the consumer leaves the loop (here, after the first
+    # result); the run still going stops at its next step.
+    taken = {}
+    tasks = [counting_run(0, 0.0, taken), counting_run(1, 0.05, taken)]
+    results = runs.in_order(tasks, 2, STEPS)
+    assert next(results)[0] == 0
+    results.close()
+    assert taken.get(1, 0) < STEPS
