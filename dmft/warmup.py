@@ -142,12 +142,15 @@ class RunKernels:
         from .solvers.kernels.draws import DRAW_PARALLEL_THRESHOLD
         from .solvers.kernels.triangles import R_BLOCK
         from .solvers.kernels.weight_side import WEIGHTS_PARALLEL_FROM
-        from .solvers import subpopulations_at_once
-        from .solvers.population import PARALLEL_THRESHOLD, uses_threads
+        import numba
+
+        from .solvers import subpopulations_at_once, threaded_kernels
+        from .solvers.population import PARALLEL_THRESHOLD
 
         n = problem.steps
         largest = max(options.subpopulation_sizes())
-        threaded = subpopulations_at_once(problem, options, threads) == 1 and uses_threads(options.samples, n)
+        threads = threads or numba.get_num_threads()
+        threaded = threaded_kernels(problem, options, subpopulations_at_once(problem, options, threads), threads)
         return cls(population=threaded and largest * (n + 1) >= PARALLEL_THRESHOLD,
                    draws=threaded and largest >= DRAW_PARALLEL_THRESHOLD,
                    cholesky=threaded and n > R_BLOCK, weights=threaded and n - 1 >= WEIGHTS_PARALLEL_FROM)

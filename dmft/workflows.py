@@ -6,6 +6,7 @@ what needs fresh solutions lives here.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -17,7 +18,8 @@ from .fdt import TeffEstimate, effective_temperature_from_runs, teff_table
 from .options import SolverOptions
 from .problem import Problem
 from .result import KERNELS, OBSERVABLES, Result
-from .solvers import solve
+from .solvers import solve, subpopulations_at_once
+from .solvers.runs import in_order
 from .statistics import mean_and_stderr
 
 
@@ -30,15 +32,22 @@ def solve_runs(problem: Problem, options: SolverOptions | None = None, runs: int
     """``runs`` independent DMFT solutions (default ``options.subpopulations``), each with samples / runs.
 
     The same total population as one ``dmft.solve(problem, options)``, but every
-    subpopulation is kept, so nonlinear functionals (T_eff) get honest error bars.
+    subpopulation is kept, so nonlinear functionals (T_eff) get honest error bars. The
+    runs are solved side by side, as ``solve`` does its subpopulations.
     """
     options = options or SolverOptions()
     runs = options.subpopulations if runs is None else runs
     if runs < 2:
         raise ParameterError("runs", f"need >= 2 independent runs for an error bar, got {runs}")
     samples = options.samples // runs
-    return [solve(problem, replace(options, samples=samples, subpopulations=1, seed=seed))
-            for seed in run_seeds(options.seed, runs)]
+    each = [replace(options, samples=samples, subpopulations=1, seed=seed) for seed in run_seeds(options.seed, runs)]
+    at_once = subpopulations_at_once(problem, replace(options, samples=samples * runs, subpopulations=runs))
+    steps = problem.steps + 1 if options.method == "march" else options.max_iterations
+    return list(in_order([functools.partial(_solve_reporting, problem, one) for one in each], at_once, steps))
+
+
+def _solve_reporting(problem: Problem, options: SolverOptions, progress) -> Result:
+    return solve(problem, options, progress=progress)
 
 
 def combine_runs(runs: Sequence[Result]) -> Result:

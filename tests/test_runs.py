@@ -1,11 +1,17 @@
 """Subpopulations side by side (dmft/solvers/runs.py): results in order, progress over all
-runs, and a failure or an early stop that stops the runs still going."""
+runs, a failure or an early stop that stops the runs still going, independent runs that
+are the solves one by one, and fewer at once when memory is short."""
 
 import threading
 import time
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
+import dmft
+from dmft import solvers, workflows
+from dmft.errors import ParameterError
 from dmft.solvers import runs
 
 STEPS = 20
@@ -67,3 +73,29 @@ def test_a_caller_that_stops_early_stops_the_runs_still_going():
     assert next(results)[0] == 0
     results.close()
     assert taken.get(1, 0) < STEPS
+
+
+def test_solve_runs_side_by_side_are_the_solves_one_by_one():
+    # dmft.workflows.solve_runs runs its solves side by side: each must be what the solve of
+    # its seed alone gives, bit for bit, and in the order of the seeds.
+    problem = dmft.Problem.from_flat(steps=20)
+    options = dmft.SolverOptions(samples=1200, subpopulations=3, seed=4)
+    together = workflows.solve_runs(problem, options)
+    for run, seed in zip(together, workflows.run_seeds(4, 3), strict=True):
+        alone = dmft.solve(problem, replace(options, samples=400, subpopulations=1, seed=seed))
+        for name in ("C", "R", "m", "train_loss"):
+            np.testing.assert_array_equal(getattr(run, name), getattr(alone, name), err_msg=name)
+
+
+def test_fewer_subpopulations_at_once_when_memory_is_short(monkeypatch):
+    # As many side by side as fit in 90% of the available memory, and an error naming the
+    # parameter when not even one does.
+    problem, options = dmft.Problem.from_flat(steps=400), dmft.SolverOptions(samples=8000, subpopulations=8)
+    one, two = (solvers.memory_estimate(problem, options, n) for n in (1, 2))
+    monkeypatch.setattr(solvers, "available_memory", lambda: int((one + two) / 2 / 0.9))
+    assert solvers.subpopulations_at_once(problem, options, threads=4) == 1
+    monkeypatch.setattr(solvers, "available_memory", lambda: int(two / 0.9) + 1)
+    assert solvers.subpopulations_at_once(problem, options, threads=4) == 2
+    monkeypatch.setattr(solvers, "available_memory", lambda: int(one / 0.9) - 1)
+    with pytest.raises(ParameterError):
+        solvers.subpopulations_at_once(problem, options, threads=4)

@@ -81,16 +81,21 @@ def test_threaded_kernels_of_a_run_follow_the_solver_rules():
     long = RunKernels.of(dmft.Problem.from_flat(steps=600), dmft.SolverOptions(samples=8000, subpopulations=8),
                          threads=1)
     assert long == RunKernels(population=False, draws=False, cholesky=False, weights=False)
-    # W1 of the benchmarks: 10^4 x 1001^2 = 1.0e10, in four populations of 2500 samples,
-    # side by side on two threads (no threaded kernels), one at a time on one thread.
+    # W1 of the benchmarks: 10^4 x 1001^2 = 1.0e10. Its four populations of 2500 samples run
+    # side by side on two threads, and on one thread there are no threads to use: serial
+    # kernels. As one subpopulation on two threads, a threaded run.
     w1_problem, w1_options = dmft.Problem.from_flat(steps=1000), dmft.SolverOptions(samples=10_000)
     assert RunKernels.of(w1_problem, w1_options, threads=2) == RunKernels(False, False, False, False)
-    assert RunKernels.of(w1_problem, w1_options, threads=1) == RunKernels(True, True, True, True)
+    assert RunKernels.of(w1_problem, w1_options, threads=1) == RunKernels(False, False, False, False)
+    single = dmft.SolverOptions(samples=10_000, subpopulations=1)
+    assert RunKernels.of(w1_problem, single, threads=2) == RunKernels(True, True, True, True)
+    assert RunKernels.of(w1_problem, single, threads=1) == RunKernels(False, False, False, False)
     one = RunKernels.of(dmft.Problem.from_flat(steps=400), dmft.SolverOptions(samples=40_000, subpopulations=1),
                         threads=2)  # 40000 x 401^2 = 6.4e9
     assert one == RunKernels(population=True, draws=True, cholesky=True, weights=False)  # 400 - 1 < 512
-    many = RunKernels.of(w1_problem, dmft.SolverOptions(samples=10_000, subpopulations=100), threads=1)
-    assert many == RunKernels(population=False, draws=False, cholesky=True, weights=True)  # 100 x 1001 < 2e5
+    narrow = RunKernels.of(w1_problem, dmft.SolverOptions(samples=150, subpopulations=1), threads=2)
+    # 150 x 1001^2 = 1.5e8 < 5e9: serial throughout, however long
+    assert narrow == RunKernels(False, False, False, False)
     assert set(HELPER_PARTS) < set(PARTS)
 
 

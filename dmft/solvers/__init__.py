@@ -41,7 +41,8 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     ``DivergenceError`` when it blows up.
     """
     options = options or SolverOptions()
-    side_by_side = subpopulations_at_once(problem, options)
+    threads = numba.get_num_threads()
+    side_by_side = subpopulations_at_once(problem, options, threads)
     start = _time.perf_counter()
     n_sub = options.subpopulations
     seeds = np.random.SeedSequence(options.seed).spawn(n_sub)
@@ -51,8 +52,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
     statistics = {name: _RunningMean() for name in names}
     reports, gaps, kept, min_pivot = [], {}, {}, np.inf
-    # Threaded kernels only for one run at a time (the threads are the subpopulations' otherwise).
-    threaded = side_by_side == 1 and uses_threads(options.samples, problem.steps)
+    threaded = threaded_kernels(problem, options, side_by_side, threads)
     subpopulations = [functools.partial(_solve_one, problem, options, size, chunk_width, seed, threaded=threaded)
                       for seed, size in zip(seeds, sizes)]
     for traj, report in runs.in_order(subpopulations, side_by_side, steps_per_run, progress):
@@ -129,6 +129,14 @@ def memory_estimate(problem: Problem, options: SolverOptions, side_by_side: int 
         sums += 2 * options.subpopulations
     diagonal_blocks = 8 * options.replicas * n * R_BLOCK  # of each Cholesky factor
     return side_by_side * (paths + 8 * per_run * n * n + diagonal_blocks) + 8 * sums * n * n
+
+
+def threaded_kernels(problem: Problem, options: SolverOptions, at_once: int, threads: int) -> bool:
+    """Whether a solve running ``at_once`` subpopulations at once, with ``threads`` numba
+    threads, uses the threaded kernels: only one subpopulation at a time (otherwise the
+    threads are the subpopulations'), with threads to run them, and work enough to pay for
+    compiling them (``population.uses_threads``)."""
+    return at_once == 1 and threads > 1 and uses_threads(options.samples, problem.steps)
 
 
 def subpopulations_at_once(problem: Problem, options: SolverOptions, threads: int | None = None) -> int:
@@ -220,4 +228,4 @@ def _observable(problem: Problem, traj, name: str) -> np.ndarray:
     return getattr(traj, name)
 
 
-__all__ = ["solve", "SolverOptions", "memory_estimate", "subpopulations_at_once"]
+__all__ = ["solve", "SolverOptions", "memory_estimate", "subpopulations_at_once", "threaded_kernels"]

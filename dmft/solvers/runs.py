@@ -17,10 +17,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+import numba
+
 Progress = Callable[[int, int], None]
 Outcome = TypeVar("Outcome")
 # A run: given its progress callback (done, total), its result.
 Run = Callable[[Progress], Outcome]
+
+
+def _on_one_thread(run: Run, report: Progress) -> Outcome:
+    """``run`` with numba's thread count at one in this thread: what runs side by side
+    starts no threads of its own (a solve within runs its subpopulations one at a time,
+    on the serial kernels)."""
+    numba.set_num_threads(1)
+    return run(report)
 
 
 class _Stopped(Exception):
@@ -58,11 +68,11 @@ def in_order(runs: Sequence[Run], workers: int, steps_per_run: int,
                     progress(sum(done), total)
         return report
 
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="dmft-subpopulation")
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="dmft-run")
     pending: deque[Future] = deque()
     try:
         for index, run in enumerate(runs):
-            pending.append(pool.submit(run, reporter(index)))
+            pending.append(pool.submit(_on_one_thread, run, reporter(index)))
             if len(pending) >= workers:
                 yield pending.popleft().result()
         while pending:
