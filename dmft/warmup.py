@@ -139,12 +139,12 @@ class RunKernels:
     @classmethod
     def of(cls, problem: Problem, options: SolverOptions, threads: int | None = None) -> RunKernels:
         """``threads``: numba's (None: the calling thread's count)."""
-        from .solvers.kernels.draws import DRAW_PARALLEL_THRESHOLD
-        from .solvers.kernels.triangles import R_BLOCK
-        from .solvers.kernels.weight_side import WEIGHTS_PARALLEL_FROM
         import numba
 
         from .solvers import subpopulations_at_once, threaded_kernels
+        from .solvers.kernels.draws import DRAW_PARALLEL_THRESHOLD
+        from .solvers.kernels.triangles import R_BLOCK
+        from .solvers.kernels.weight_side import WEIGHTS_PARALLEL_FROM
         from .solvers.population import PARALLEL_THRESHOLD
 
         n = problem.steps

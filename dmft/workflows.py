@@ -7,7 +7,7 @@ what needs fresh solutions lives here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -46,8 +46,8 @@ def solve_runs(problem: Problem, options: SolverOptions | None = None, runs: int
     return list(in_order([functools.partial(_solve_reporting, problem, one) for one in each], at_once, steps))
 
 
-def _solve_reporting(problem: Problem, options: SolverOptions, progress) -> Result:
-    return solve(problem, options, progress=progress)
+def _solve_reporting(problem: Problem, options: SolverOptions, progress: Callable[[int, int], None]) -> Result:
+    return solve(problem, options, progress=progress)  # its progress calls let a stopped run stop
 
 
 def combine_runs(runs: Sequence[Result]) -> Result:

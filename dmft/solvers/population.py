@@ -40,8 +40,9 @@ PATH_TYPES = {"double": np.float64, "single": np.float32, "compact": np.int16}
 SUM_TYPES = {"double": np.float64, "single": np.float32, "compact": np.float32}
 # Rows of Population.acc_rows and Population.kernel_rows.
 GAMMA, RESPONSE, GAMMA_MINUS = range(3)
-# A run uses the threaded kernels (population, draws, Cholesky row, weight side) only if
-# its work, samples x (N + 1)^2 over all its populations, reaches this: about 1.7 s of the
+# A solve that runs one subpopulation at a time (``solvers.threaded_kernels``) uses the
+# threaded kernels (population, draws, Cholesky row, weight side) only if its work,
+# samples x (N + 1)^2 over all its populations, reaches this: about 1.7 s of the
 # population kernel on one core of the reference machine, of which threads save about
 # half on two cores, where compiling them costs a first run about 8 s more
 # (docs/performance.md). A smaller run uses the single-threaded kernels throughout, and

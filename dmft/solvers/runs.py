@@ -1,4 +1,5 @@
-"""The independent subpopulations of a solve, side by side on the cores.
+"""The independent subpopulations of a solve (and the independent runs of
+``dmft.workflows.solve_runs``), side by side on the cores.
 
 Each subpopulation is a whole run (its own draws, march or fixed-point loop and weight
 side), so up to one per numba thread run at once, each on the single-threaded kernels,

@@ -1,9 +1,10 @@
 """Single-threaded compilations of the parallel kernels.
 
-For small populations and early steps the cost of waking the thread pool at every step
-(milliseconds on a busy machine) exceeds the work itself. Both versions sum in the same
-order, and which one runs depends only on the problem's size and the step, never on the
-threads available.
+Most runs use only these: subpopulations solved side by side, each on one thread
+(``solvers.runs``; the copies release the interpreter's lock), and the small runs and
+early steps of one subpopulation at a time, where waking the thread pool at every step
+(milliseconds on a busy machine) costs more than the work. Both versions sum in the same
+order: which one runs never changes a number.
 """
 
 from __future__ import annotations
