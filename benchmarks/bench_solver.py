@@ -40,9 +40,10 @@ problem = dmft.Problem.from_flat(dataset="gmm2", alpha=2, delta=0.5, ridge=0.1, 
                                  dt=0.1, steps=steps)
 options = dmft.SolverOptions(samples=samples, subpopulations=1, method=method, max_iterations=1, keep_runs=False,
                              precision=precision, memory_window=memory_window)
-# Compile or load both the serial and the threaded kernels (the threaded ones run from
-# samples x (k + 1) >= PARALLEL_THRESHOLD on), outside the timed solve.
-dmft.solve(problem.replace(steps=30), dmft.SolverOptions(**{**options.flat(), "samples": 20000}))
+# Compile or load the kernels the solve uses (serial, and the threaded ones where the run
+# is large enough for them), outside the timed solve, as `dmft solve` does.
+from dmft.warmup import compile_for_run
+compile_for_run(problem, options, helper=False)
 # Python, numpy, numba and the compiled kernels: the part of the peak that is not the solve's.
 baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 walls = []
