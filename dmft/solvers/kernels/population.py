@@ -3,7 +3,8 @@ row k of the kernels, per chunk (docs/theory.md §2-3, §7 for two replicas).
 
 Three kernels: random-probe responses (the default), exact tangents (the reference for
 small problems), two replicas. Each also has a single-threaded compilation
-(``variants.serial``) for small runs and early steps (``Population.parallel``).
+(``variants.serial``): for subpopulations side by side, small runs and early steps
+(``Population.parallel``). Their loops over the past steps are ``past.sweep_past``.
 """
 
 from __future__ import annotations
