@@ -30,8 +30,9 @@ from dmft.solvers import population
 @contextlib.contextmanager
 def threaded_runs():
     """Within it every solve runs as a large one on a single subpopulation would, however
-    small: one subpopulation at a time, a threaded run (``THREADED_RUN_WORK`` at 0), each
-    step on the threaded kernels where its size calls for them."""
+    small: one subpopulation at a time and (with more than one numba thread) a threaded run
+    (``THREADED_RUN_WORK`` at 0), each step on the threaded kernels where its size calls
+    for them."""
     with mock.patch.object(population, "THREADED_RUN_WORK", 0), \
             mock.patch.object(solvers, "subpopulations_at_once", lambda problem, options, threads=None: 1):
         yield

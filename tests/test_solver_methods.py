@@ -110,10 +110,10 @@ def test_more_probes_reduce_response_noise():
 
 
 def test_same_seed_same_numbers_whatever_the_thread_count():
-    # Two populations of 10^4 samples over 41 steps: solved side by side on two threads
-    # (serial kernels), and one at a time as threaded runs (threaded_runs), on one thread
-    # and on two; these use the threaded kernels from k = 19 on, where samples x (k + 1)
-    # passes PARALLEL_THRESHOLD.
+    # Two populations of 10^4 samples over 41 steps, three ways: side by side on two threads
+    # (serial kernels); one at a time (threaded_runs) on one thread, which leaves no threads
+    # to use (serial kernels); one at a time on two threads, a threaded run, whose threaded
+    # kernels run from k = 19 on, where samples x (k + 1) passes PARALLEL_THRESHOLD.
     problem = sgd_problem(steps=40)
     assert 10_000 * 20 >= population_kernels.PARALLEL_THRESHOLD
     threads = numba.get_num_threads()
