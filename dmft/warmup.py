@@ -191,9 +191,10 @@ def compile_part(part: str, problem: Problem, options: SolverOptions, threaded: 
         advance_weights(k, traj, small, threaded)
 
 
-def compile_parts(parts: Iterable[str], problem: Problem, options: SolverOptions) -> None:
-    """``compile_part`` for each of ``parts``, serial kernels and those threaded ones the run uses."""
-    threaded = RunKernels.of(problem, options)
+def compile_parts(parts: Iterable[str], problem: Problem, options: SolverOptions, threads: int | None = None) -> None:
+    """``compile_part`` for each of ``parts``, serial kernels and those threaded ones the run
+    uses (``threads``: numba's in the solve; None: this thread's count)."""
+    threaded = RunKernels.of(problem, options, threads)
     for part in parts:
         compile_part(part, problem, options)
         if getattr(threaded, part):
@@ -210,7 +211,7 @@ def _numba_event():
     return event
 
 
-def _all_cached(parts: Iterable[str], problem: Problem, options: SolverOptions) -> bool:
+def _all_cached(parts: Iterable[str], problem: Problem, options: SolverOptions, threads: int | None = None) -> bool:
     """Whether ``parts``' kernels all load from the cache. Loads those it meets; compiles
     none: numba signals a compilation before it starts, and the signal stops it."""
     event = _numba_event()
@@ -221,7 +222,7 @@ def _all_cached(parts: Iterable[str], problem: Problem, options: SolverOptions) 
     listener = _listener(stop)
     event.register("numba:compile", listener)
     try:
-        compile_parts(parts, problem, options)
+        compile_parts(parts, problem, options, threads)
     except _WouldCompile:
         return False
     finally:
@@ -229,7 +230,7 @@ def _all_cached(parts: Iterable[str], problem: Problem, options: SolverOptions) 
     return True
 
 
-def compile_for_run(problem: Problem, options: SolverOptions, helper: bool = True) -> None:
+def compile_for_run(problem: Problem, options: SolverOptions, helper: bool = True, threads: int | None = None) -> None:
     """Compile the kernels a solve of ``problem`` with ``options`` uses, or load them from
     numba's cache, before it starts.
 
@@ -239,7 +240,8 @@ def compile_for_run(problem: Problem, options: SolverOptions, helper: bool = Tru
     on one core, so on two cores that nearly halves the wait. Nothing is compiled twice,
     and if the second process fails this one compiles what it left (the numbers are the
     same wherever a kernel was compiled: the same code, compiled alike). ``helper=False``:
-    all here, one after the other.
+    all here, one after the other. ``threads``: numba's thread count in the solve (None:
+    this thread's), which decides the threaded kernels it uses.
 
     Raises ``ParameterError`` as ``solve`` would when the run does not fit in memory.
     """
@@ -248,33 +250,34 @@ def compile_for_run(problem: Problem, options: SolverOptions, helper: bool = Tru
     check_memory(problem, options)
     here = tuple(part for part in PARTS if part not in HELPER_PARTS)
     if not helper:
-        compile_parts(PARTS, problem, options)
+        compile_parts(PARTS, problem, options, threads)
         return
     # With one half in the cache (loaded by its check), the other is compiled here: a second
     # process would save nothing.
-    if _all_cached(HELPER_PARTS, problem, options):
-        compile_parts(here, problem, options)
+    if _all_cached(HELPER_PARTS, problem, options, threads):
+        compile_parts(here, problem, options, threads)
         return
-    if _all_cached(here, problem, options):
-        compile_parts(HELPER_PARTS, problem, options)
+    if _all_cached(here, problem, options, threads):
+        compile_parts(HELPER_PARTS, problem, options, threads)
         return
-    process = _start_helper(problem, options)
+    process = _start_helper(problem, options, threads)
     try:
-        compile_parts(here, problem, options)
+        compile_parts(here, problem, options, threads)
     except BaseException:  # interrupted, or failed: the helper must not outlive the run
         _stop_helper(process)
         raise
     _finish_helper(process)
-    compile_parts(HELPER_PARTS, problem, options)  # loads what the helper compiled; compiles what it did not
+    compile_parts(HELPER_PARTS, problem, options, threads)  # loads what the helper compiled; compiles what it did not
 
 
-def _start_helper(problem: Problem, options: SolverOptions) -> subprocess.Popen | None:
+def _start_helper(problem: Problem, options: SolverOptions, threads: int | None = None) -> subprocess.Popen | None:
     """A new interpreter compiling HELPER_PARTS into the cache (not a fork: numba's
     threads; not multiprocessing: a Dask worker's daemonic process may not have children,
     and a spawned child would run the user's script again). None if it cannot start."""
     try:
         flat = options.flat()
-        payload = json.dumps({"problem": problem.flat(), "options": {key: flat[key] for key in KERNEL_OPTIONS}})
+        payload = json.dumps({"problem": problem.flat(), "options": {key: flat[key] for key in KERNEL_OPTIONS},
+                              "threads": threads})
         code = "import sys; from dmft.warmup import helper_main; helper_main(sys.argv[1])"
         return subprocess.Popen([sys.executable, "-c", code, payload],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -307,7 +310,7 @@ def helper_main(payload: str) -> None:
     given = json.loads(payload)
     problem = Problem.from_flat(**given["problem"])
     options = SolverOptions.from_flat(**given["options"])
-    compile_parts(HELPER_PARTS, problem, options)
+    compile_parts(HELPER_PARTS, problem, options, given.get("threads"))
 
 
 # ----------------------------------------------------------------------------- the notice

@@ -526,3 +526,25 @@ def test_attributes_read_back_as_python_values() -> None:
     assert attribute_value(np.bytes_(b"done")) == "done" and attribute_value(b"x") == "x"
     assert type(attribute_value(np.float64(0.5))) is float and type(attribute_value(np.int64(3))) is int
     assert attribute_value("[1, 2]") == "[1, 2]"  # text stays text (error messages may start with "[")
+
+
+def test_kernels_are_compiled_once_per_variant_before_local_workers(monkeypatch) -> None:
+    # On a first run every local worker compiled the same kernels at the same time; the
+    # coordinator now compiles each distinct variant once first (warmup.compile_for_run).
+    # Points differing only in parameters the kernels take at run time share a variant; a
+    # point too large to run is left to fail in its worker.
+    from dmft import warmup
+
+    calls = []
+    monkeypatch.setattr(warmup, "compile_for_run",
+                        lambda problem, options, threads=None: calls.append((options.precision, options.replicas)))
+    spec = GridSpec.from_dict({"seed": 1, "problem": {"steps": 10}, "solver": {"samples": 200},
+                               "grid": {"algorithm": ["sgd", "persistent-sgd"], "batch_fraction": [0.2, 0.5],
+                                        "replicas": [1, 2], "precision": ["compact", "single"]}})
+    grid_runner.compile_kernels(list(spec.points), threads=1)
+    assert sorted(calls) == sorted([("compact", 1), ("compact", 2), ("single", 1), ("single", 2)])
+    calls.clear()
+    huge = GridSpec.from_dict({"seed": 1, "problem": {"steps": 10**6}, "solver": {"samples": 200},
+                               "grid": {"batch_fraction": [0.2, 0.5]}})
+    grid_runner.compile_kernels(list(huge.points), threads=1)  # memory refused: nothing compiled, no error
+    assert calls == []

@@ -110,7 +110,7 @@ from dmft import warmup
 from dmft.solvers.kernels import weight_side
 
 if sys.argv[1] == "failing helper":  # it dies at once, leaving this process to compile its half
-    warmup._start_helper = lambda problem, options: subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    warmup._start_helper = lambda *run: subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
 problem = dmft.Problem.from_flat(dataset="teacher-student", momentum=0.5, steps=8)
 options = dmft.SolverOptions(samples=400, subpopulations=2, memory_window=0.5)
 warmup.compile_for_run(problem, options)

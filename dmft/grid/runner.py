@@ -25,6 +25,27 @@ from .store import STATUS_DONE, STATUS_FAILED, create_file, fsync, write_point
 from .worker import Task
 
 
+def compile_kernels(points: list[Any], threads: int | None) -> None:
+    """Compile (or load) here, once, the kernels of the points' distinct variants, before
+    local workers start: on a first run every worker would compile the same kernels at the
+    same time. ``warmup.compile_for_run`` shares a first compilation between two processes.
+    ``threads``: the workers' numba threads. A point that cannot run (too large for the
+    memory) is left to fail in its worker, as it would have."""
+    from ..warmup import RunKernels, compile_for_run
+
+    variants = set()
+    for point in points:
+        flat = point.options.flat()
+        try:
+            variant = (flat["precision"], flat["response"], flat["replicas"],
+                       RunKernels.of(point.problem, point.options, threads))
+            if variant not in variants:
+                variants.add(variant)
+                compile_for_run(point.problem, point.options, threads=threads)
+        except ParameterError:
+            continue
+
+
 @dataclass(frozen=True)
 class GridEvent:
     """Passed to ``run_grid``'s ``progress`` callback after each point is written (and once at start)."""
@@ -129,9 +150,11 @@ def run_grid(spec: GridSpec, output: str | os.PathLike, workers: int | None = No
                 # Only an explicit single worker solves in this process: with --workers N > 1 a
                 # point that crashes its process must never take the coordinator with it, even
                 # when a single point is left.
+                compile_kernels(todo, None)
                 executor = InProcess([Task(p.index, p.problem, p.options, -1) for p in todo])
             else:
                 threads = max(1, default_workers() // n_workers)  # numba threads per worker: no oversubscription
+                compile_kernels(todo, threads)
                 executor = LocalPool([Task(p.index, p.problem, p.options, threads) for p in todo], n_workers)
             with executor:
                 for outcome in executor:

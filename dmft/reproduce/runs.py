@@ -24,6 +24,7 @@ from ..simulate import simulate
 from ..simulation_options import SimulationOptions
 from ..solvers import solve
 from ..statistics import mean_and_stderr
+from ..warmup import compile_for_run
 from ..workflows import run_seeds, solve_runs
 from .verdicts import Estimate
 
@@ -83,8 +84,10 @@ def _describe(problem: Problem) -> str:
 
 
 def dmft_runs(problem: Problem, size: DmftSize, **options: Any) -> list[Result]:
-    """Independent DMFT solutions (each ``size.samples / size.runs`` samples)."""
+    """Independent DMFT solutions (each ``size.samples / size.runs`` samples). Their kernels
+    are compiled first, on a first run in two processes, as ``dmft solve`` does."""
     start = time.perf_counter()
+    compile_for_run(problem, size.options(**options))
     runs = solve_runs(problem, size.options(**options))
     LOG.info("DMFT %s: %d runs in %.1f s", _describe(problem), size.runs, time.perf_counter() - start)
     return runs
