@@ -117,9 +117,8 @@ def readme_commands(dmft: str, work: Path, repeats: int) -> None:
         runs, again = [], []
         for repeat in range(repeats):
             env = {**os.environ, "NUMBA_CACHE_DIR": str(work / f"readme_cache_{index}_{repeat}")}
-            for times in (runs, again):
-                times.append(timed([dmft, *command, *_output(command, work, f"{index}_{repeat}_{len(times)}")],
-                                   env, work))
+            for use, times in (("first", runs), ("second", again)):
+                times.append(timed([dmft, *command, *_output(command, work, f"{index}_{repeat}_{use}")], env, work))
         median = statistics.median(runs)
         met = "met" if median <= TARGETS["first solve"] else "NOT met"
         print(f"{name:<34}{median:>9.2f}s  {', '.join(f'{v:.2f}' for v in runs):<22}{'<= 10 s ' + met:<15}"
