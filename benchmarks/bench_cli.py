@@ -25,8 +25,8 @@ sessions, which the scheduler gives one share of the cores each, they share one 
 the first solve is no faster; time it where the cores are free.
 
 Targets (issue 24): first solve <= 10 s, warm W1 <= 2.0 s, file write <= 10% of the
-solve, help <= 0.3 s, and no command of the README compiling for more than 10 s. The table
-prints each median against its target.
+solve, help <= 0.3 s, and no command of the README compiling for more than 10 s on first
+use (its first use less its second). The table prints each median against its target.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ solved = time.perf_counter()
 dmft.save(result, sys.argv[1], overwrite=True)
 print(solved - start, time.perf_counter() - solved)
 """
-TARGETS = {"first solve": 10.0, "warm W1": 2.0, "help": 0.3}
+TARGETS = {"first solve": 10.0, "warm W1": 2.0, "help": 0.3, "compiling": 10.0}
 # The README's commands (its options; the output files here), each a first use.
 README = {
     "solve (default)": ["solve"],
@@ -109,9 +109,11 @@ def _output(command: list[str], work: Path, tag: str) -> list[str]:
 
 
 def readme_commands(dmft: str, work: Path, repeats: int) -> None:
-    """The first use of each README command (an empty numba cache each time) and its second
-    use (the cache the first left): medians."""
-    print(f"{'README command':<34}{'first use':>10}  {'runs':<22}{'target':<15}{'second use':>10}  runs")
+    """The first use of each README command (an empty numba cache each time), its second use
+    (the cache the first left), and what the first use spends compiling: their difference,
+    against issue 24's 10 s. Medians."""
+    print(f"{'README command':<34}{'first use':>10}  {'runs':<22}{'second use':>11}  {'runs':<22}"
+          f"{'compiling':>10}  target")
     (work / "grid.toml").write_text(GRID)
     for index, (name, command) in enumerate(README.items()):
         runs, again = [], []
@@ -119,10 +121,11 @@ def readme_commands(dmft: str, work: Path, repeats: int) -> None:
             env = {**os.environ, "NUMBA_CACHE_DIR": str(work / f"readme_cache_{index}_{repeat}")}
             for use, times in (("first", runs), ("second", again)):
                 times.append(timed([dmft, *command, *_output(command, work, f"{index}_{repeat}_{use}")], env, work))
-        median = statistics.median(runs)
-        met = "met" if median <= TARGETS["first solve"] else "NOT met"
-        print(f"{name:<34}{median:>9.2f}s  {', '.join(f'{v:.2f}' for v in runs):<22}{'<= 10 s ' + met:<15}"
-              f"{statistics.median(again):>9.2f}s  {', '.join(f'{v:.2f}' for v in again)}", flush=True)
+        compiling = statistics.median(first - second for first, second in zip(runs, again))
+        met = "met" if compiling <= TARGETS["compiling"] else "NOT met"
+        print(f"{name:<34}{statistics.median(runs):>9.2f}s  {', '.join(f'{v:.2f}' for v in runs):<22}"
+              f"{statistics.median(again):>10.2f}s  {', '.join(f'{v:.2f}' for v in again):<22}"
+              f"{compiling:>9.2f}s  <= 10 s {met}", flush=True)
 
 
 def main() -> None:
