@@ -150,6 +150,11 @@ class SolverOptions:
             return self.chunk_size
         return next((width for width in AUTOMATIC_CHUNKS if samples >= MIN_CHUNKS * width), AUTOMATIC_CHUNKS[-1])
 
+    def steps_per_run(self, steps: int) -> int:
+        """The progress of one subpopulation's solve in units: its steps + 1 (march) or its
+        iterations at most (fixed-point loop)."""
+        return steps + 1 if self.method == "march" else self.max_iterations
+
     def subpopulation_sizes(self) -> list[int]:
         """Samples in each independent subpopulation (sizes differ by at most one)."""
         base, extra = divmod(self.samples, self.subpopulations)

@@ -7,7 +7,7 @@ what needs fresh solutions lives here.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,12 +42,9 @@ def solve_runs(problem: Problem, options: SolverOptions | None = None, runs: int
     samples = options.samples // runs
     each = [replace(options, samples=samples, subpopulations=1, seed=seed) for seed in run_seeds(options.seed, runs)]
     at_once = subpopulations_at_once(problem, replace(options, samples=samples * runs, subpopulations=runs))
-    steps = problem.steps + 1 if options.method == "march" else options.max_iterations
-    return list(in_order([functools.partial(_solve_reporting, problem, one) for one in each], at_once, steps))
-
-
-def _solve_reporting(problem: Problem, options: SolverOptions, progress: Callable[[int, int], None]) -> Result:
-    return solve(problem, options, progress=progress)  # its progress calls let a stopped run stop
+    # Each solve gets in_order's progress callback, by which a stopped run stops.
+    runs_at_once = [functools.partial(solve, problem, one) for one in each]
+    return list(in_order(runs_at_once, at_once, options.steps_per_run(problem.steps)))
 
 
 def combine_runs(runs: Sequence[Result]) -> Result:

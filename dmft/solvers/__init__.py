@@ -48,7 +48,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, progress: Prog
     seeds = np.random.SeedSequence(options.seed).spawn(n_sub)
     sizes = options.subpopulation_sizes()
     chunk_width = options.chunk_width(min(sizes))  # the same summation layout in every subpopulation
-    steps_per_run = problem.steps + 1 if options.method == "march" else options.max_iterations
+    steps_per_run = options.steps_per_run(problem.steps)
     names = OBSERVABLES + (REPLICA_OBSERVABLES if options.replicas == 2 else ()) + KERNELS
     statistics = {name: _RunningMean() for name in names}
     reports, gaps, kept, min_pivot = [], {}, {}, np.inf

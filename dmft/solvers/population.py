@@ -83,8 +83,8 @@ class KernelRow:
 class Population:
     """N_s effective samples of one problem, seeded by a ``numpy.random.SeedSequence``.
 
-    ``threaded``: whether it may use the threaded kernels (None: ``uses_threads`` of its own
-    size; ``solve`` decides for all its populations by their total).
+    ``threaded``: whether it may use the threaded kernels (``solve`` decides, by
+    ``solvers.threaded_kernels``; by default not).
     """
 
     replicas = 1
@@ -94,7 +94,7 @@ class Population:
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
                  response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION,
-                 threaded: bool | None = None):
+                 threaded: bool = False):
         self.problem = problem
         self.samples = samples
         self.response = response
@@ -162,7 +162,7 @@ class Population:
         # read once: read at every step, after the kernel's passes had evicted the
         # interpreter's data from the caches, it was slow.
         self.chunk_groups = (self._chunk_groups(False), self._chunk_groups(True))
-        self.threaded = uses_threads(n, problem.steps) if threaded is None else threaded
+        self.threaded = threaded
 
     @staticmethod
     def memory_bytes(samples: int, steps: int, response: str, probes: int, precision: str = DEFAULT_PRECISION) -> int:
@@ -267,7 +267,7 @@ class TwoReplicaPopulation(Population):
 
     def __init__(self, problem: Problem, samples: int, seed: np.random.SeedSequence,
                  response: str = "probe", probes: int = 1, chunk_size: int = 64, precision: str = DEFAULT_PRECISION,
-                 threaded: bool | None = None):
+                 threaded: bool = False):
         super().__init__(problem, samples, seed, "probe", probes, chunk_size, precision, threaded)
         n = samples
         self.zeta_minus = np.zeros_like(self.zeta)
@@ -307,7 +307,7 @@ class TwoReplicaPopulation(Population):
 
 def make_population(problem: Problem, samples: int, seed: np.random.SeedSequence, response: str = "probe",
                     probes: int = 1, chunk_size: int = 64, replicas: int = 1, precision: str = DEFAULT_PRECISION,
-                    threaded: bool | None = None) -> Population:
+                    threaded: bool = False) -> Population:
     """A one- or two-replica population (``threaded``: as ``Population``'s)."""
     kind = TwoReplicaPopulation if replicas == 2 else Population
     return kind(problem, samples, seed, response, probes, chunk_size, precision, threaded)
