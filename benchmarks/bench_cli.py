@@ -15,6 +15,11 @@ Every number is a whole command, timed from outside (a new process each time):
   with the caches filled by an earlier run;
 - file write: the time `dmft.save` takes to write W1's result, and its share of the solve;
 - help: `dmft --help`;
+- W1's floor: what warm W1 would take if every part ran at the machine's best, measured
+  in the same run: a process that only loads one numba kernel from the cache
+  (``machine.process_floor``), the bytes the solve must read (every stored path value
+  once per later step; the weight side's and Cholesky row's triangles) at the streaming
+  read bandwidth of all cores (``machine.read_bandwidth``), and the file write as measured;
 - README commands (``--readme``, instead of the above): each `dmft solve`, `dmft simulate`,
   `dmft grid` and `dmft reproduce` command the README shows, with an empty numba cache:
   what its first use costs; then the same command again on the cache it left (its second
@@ -42,19 +47,30 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model, process_floor, read_bandwidth
+
 REPO = Path(__file__).resolve().parent.parent
 W1 = ["--algorithm", "persistent-sgd", "--batch-fraction", "0.3", "--persistence-time", "2",
       "--steps", "1000", "--samples", "10000"]
-# The solve and the write of W1 timed apart, in one process (the warm caches of the runs before).
+# The solve and the write of W1 timed apart, in one process (the warm caches of the runs
+# before); then the bytes its solve must read at least (``floor``).
 WRITE_SCRIPT = r"""
 import sys, time
 import dmft
+from dmft.solvers.population import Population
 problem = dmft.Problem.from_flat(algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0, steps=1000)
+options = dmft.SolverOptions(samples=10000)
 start = time.perf_counter()
-result = dmft.solve(problem, dmft.SolverOptions(samples=10000))
+result = dmft.solve(problem, options)
 solved = time.perf_counter()
 dmft.save(result, sys.argv[1], overwrite=True)
-print(solved - start, time.perf_counter() - solved)
+written = time.perf_counter()
+# Step k reads the first k of the N + 1 stored steps of every path (docs/performance.md,
+# "Where the floor is"); each subpopulation's weight side and Cholesky row read four
+# triangles of k^2 / 2 entries per step, 4 N^3 bytes over the run.
+n = problem.steps
+paths = Population.memory_bytes(options.samples, n, options.response, options.probes, options.precision)
+print(solved - start, written - solved, paths * n / 2, 4 * n**3 * options.subpopulations)
 """
 TARGETS = {"first solve": 10.0, "warm W1": 2.0, "help": 0.3, "compiling": 10.0}
 # The README's commands (its options; the output files here), each a first use.
@@ -128,6 +144,22 @@ def readme_commands(dmft: str, work: Path, repeats: int) -> None:
               f"{compiling:>9.2f}s  <= 10 s {met}", flush=True)
 
 
+def floor(python: str, work: Path, path_bytes: float, weight_bytes: float, write: float, warm: float) -> None:
+    """Print W1's floor on this machine now, part by part, against the target and the
+    measured warm W1."""
+    bandwidth = max(read_bandwidth(python).values())
+    process = process_floor(python, work)
+    parts = {"process (interpreter, numba, one cached kernel)": process,
+             f"sample paths, {path_bytes / 1e9:.1f} GB": path_bytes / 1e9 / bandwidth,
+             f"weight side and Cholesky, {weight_bytes / 1e9:.1f} GB": weight_bytes / 1e9 / bandwidth,
+             "file write (measured)": write}
+    total = sum(parts.values())
+    print(f"W1's floor at {bandwidth:.1f} GB/s of reads on all cores (measured now):")
+    for what, seconds in parts.items():
+        print(f"  {what:<50}{seconds:>6.2f}s")
+    print(f"  {'floor':<50}{total:>6.2f}s  target <= {TARGETS['warm W1']:g} s; warm W1 is {warm / total:.1f} x it")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--here", action="store_true", help="use the dmft on PATH instead of a fresh venv")
@@ -159,10 +191,11 @@ def main() -> None:
                                  check=True, capture_output=True, text=True).stdout.split()
             rows["W1 solve (in process)"].append(float(out[0]))
             rows["file write"].append(float(out[1]))
+            path_bytes, weight_bytes = float(out[2]), float(out[3])
             rows["help"].append(timed([dmft, "--help"], env, work))
             print(f"run {repeat + 1}/{args.repeats} done", file=sys.stderr)
 
-        print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        print(f"{platform.node()}: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
               f"{'dmft on PATH' if args.here else 'fresh virtual environment'}")
         print(f"{'what':<24}{'median':>9}{'runs':>28}{'target':>16}")
         if installs:
@@ -176,6 +209,8 @@ def main() -> None:
                 target = f"{share:.0%} (<= 10%)"
             met = "" if name not in TARGETS else ("  met" if median <= TARGETS[name] else "  NOT met")
             print(f"{name:<24}{median:>8.2f}s{runs:>28}{target:>16}{met}")
+        floor(python, work, path_bytes, weight_bytes, statistics.median(rows["file write"]),
+              statistics.median(rows["warm W1"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

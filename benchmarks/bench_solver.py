@@ -29,6 +29,8 @@ import numpy as np
 
 from dmft.options import DEFAULT_PRECISION, PRECISIONS
 
+from machine import cpu_model, read_bandwidth
+
 CASE = r"""
 import cProfile, json, pstats, resource, sys, time
 import dmft
@@ -89,7 +91,7 @@ def run_case(steps: int, method: str, samples: int, precision: str, repeats: int
 def header(samples: int, precision: str) -> None:
     import numba
 
-    print(f"# {platform.machine()}, {os.cpu_count()} cores, numba {numba.__version__} with "
+    print(f"# {cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, numba {numba.__version__} with "
           f"{numba.config.NUMBA_NUM_THREADS} threads, python {platform.python_version()}")
     print(f"# persistent SGD b=0.3 tau=2, logistic, gmm2, N_s = {samples}, one probe, precision {precision}")
 
@@ -122,6 +124,12 @@ def targets(samples: int, precision: str, repeats: int, memory_window: float) ->
           "(N_s N + N^2: between 1 and 2)")
     print(f"W1 (N = 1000): {rows[1000]['wall']:.2f} s (target <= 1.5 s)")
     print(f"W2 (N = 4000): {rows[4000]['wall']:.2f} s, {rows[4000]['peak_mb'] / 1024:.2f} GB (target <= 30 s, <= 8 GB)")
+    # The machine's speed drifts: read the times against its bandwidth now.
+    rate = max(read_bandwidth(sys.executable).values())
+    for name, steps in (("W1", 1000), ("W2", 4000)):
+        least = floor_bytes(steps, samples, precision) / 1e9 / rate
+        print(f"{name}'s floor at {rate:.1f} GB/s of reads on all cores (measured now): {least:.2f} s; "
+              f"the march took {rows[steps]['wall'] / least:.1f} x it")
     if memory_window > 0:
         # The same draws with the window: the differences are the window's error alone.
         row = run_case(4000, "march", samples, precision, 1, memory_window=memory_window, save_to=window_file)
@@ -130,6 +138,16 @@ def targets(samples: int, precision: str, repeats: int, memory_window: float) ->
               f"integral of |R| beyond it {float(window['memory_tail']):.1e}, largest change of m "
               f"{np.abs(window['m'] - full['m']).max():.1e}, of C {np.abs(window['C'] - full['C']).max():.1e}, "
               f"of the training loss {np.nanmax(np.abs(window['train_loss'] - full['train_loss'])):.1e}")
+
+
+def floor_bytes(steps: int, samples: int, precision: str) -> float:
+    """The bytes one march of one subpopulation must read at least: every stored path value
+    once per later step, and the four triangles of the weight side and the Cholesky row,
+    4 N^3 bytes (docs/performance.md, "Where the floor is")."""
+    from dmft.solvers.population import Population
+
+    paths = Population.memory_bytes(samples, steps, "probe", 1, precision)
+    return paths * steps / 2 + 4 * steps**3
 
 
 def breakdown(steps: int, samples: int, precision: str, memory_window: float) -> None:
@@ -144,40 +162,9 @@ def breakdown(steps: int, samples: int, precision: str, memory_window: float) ->
     print(f"  {'the rest (Python, kernel-row means, results)':<50} {rest:>7.2f} s {100 * rest / total:>5.1f}%")
 
 
-BANDWIDTH = r"""
-import json, time
-import numba
-import numpy as np
-
-@numba.njit(parallel=True, fastmath=True)
-def row_sums(x):
-    out = np.zeros(x.shape[0])
-    for i in numba.prange(x.shape[0]):
-        s = 0.0
-        for j in range(x.shape[1]):
-            s += x[i, j]
-        out[i] = s
-    return out
-
-x = np.ones((100_000, 1000), dtype=np.float32)  # 400 MB, far beyond the caches
-row_sums(x)
-rates = {}
-for threads in (1, numba.config.NUMBA_NUM_THREADS):
-    numba.set_num_threads(threads)
-    walls = []
-    for _ in range(5):
-        start = time.perf_counter()
-        row_sums(x)
-        walls.append(time.perf_counter() - start)
-    rates[threads] = x.nbytes / min(walls) / 1e9
-print(json.dumps(rates))
-"""
-
-
 def bandwidth() -> None:
     """Streaming read bandwidth (GB/s) of a numba loop over 400 MB, on 1 and all threads."""
-    output = subprocess.run([sys.executable, "-c", BANDWIDTH], check=True, capture_output=True, text=True).stdout
-    for threads, rate in json.loads(output.strip().splitlines()[-1]).items():
+    for threads, rate in read_bandwidth(sys.executable).items():
         print(f"read bandwidth, {threads} thread(s): {rate:.1f} GB/s")
 
 
