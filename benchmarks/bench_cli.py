@@ -19,7 +19,8 @@ Every number is a whole command, timed from outside (a new process each time):
   in the same run: a process that only loads one numba kernel from the cache
   (``machine.process_floor``), the bytes the solve must read (every stored path value
   once per later step; the weight side's and Cholesky row's triangles) at the streaming
-  read bandwidth of all cores (``machine.read_bandwidth``), and the file write as measured;
+  read bandwidth of all cores over as many bytes as the subpopulations solved at once
+  hold (``machine.read_bandwidth``), and the file write as measured;
 - README commands (``--readme``, instead of the above): each `dmft solve`, `dmft simulate`,
   `dmft grid` and `dmft reproduce` command the README shows, with an empty numba cache:
   what its first use costs; then the same command again on the cache it left (its second
@@ -57,6 +58,7 @@ W1 = ["--algorithm", "persistent-sgd", "--batch-fraction", "0.3", "--persistence
 WRITE_SCRIPT = r"""
 import sys, time
 import dmft
+from dmft.solvers import subpopulations_at_once
 from dmft.solvers.population import Population
 problem = dmft.Problem.from_flat(algorithm="persistent-sgd", batch_fraction=0.3, persistence_time=2.0, steps=1000)
 options = dmft.SolverOptions(samples=10000)
@@ -68,9 +70,12 @@ written = time.perf_counter()
 # Step k reads the first k of the N + 1 stored steps of every path (docs/performance.md,
 # "Where the floor is"); each subpopulation's weight side and Cholesky row read four
 # triangles of k^2 / 2 entries per step, 4 N^3 bytes over the run.
+# The subpopulations solved at once stream their own paths: the bandwidth is read at their size.
 n = problem.steps
 paths = Population.memory_bytes(options.samples, n, options.response, options.probes, options.precision)
-print(solved - start, written - solved, paths * n / 2, 4 * n**3 * options.subpopulations)
+at_once = subpopulations_at_once(problem, options)
+print(solved - start, written - solved, paths * n / 2, 4 * n**3 * options.subpopulations,
+      paths * at_once / options.subpopulations)
 """
 TARGETS = {"first solve": 10.0, "warm W1": 2.0, "help": 0.3, "compiling": 10.0}
 # The README's commands (its options; the output files here), each a first use.
@@ -144,17 +149,19 @@ def readme_commands(dmft: str, work: Path, repeats: int) -> None:
               f"{compiling:>9.2f}s  <= 10 s {met}", flush=True)
 
 
-def floor(python: str, work: Path, path_bytes: float, weight_bytes: float, write: float, warm: float) -> None:
+def floor(python: str, work: Path, path_bytes: float, weight_bytes: float, working_set: float, write: float,
+          warm: float) -> None:
     """Print W1's floor on this machine now, part by part, against the target and the
-    measured warm W1."""
-    bandwidth = max(read_bandwidth(python).values())
+    measured warm W1: its bytes at the read bandwidth over ``working_set`` bytes (the
+    paths of the subpopulations solved at once)."""
+    bandwidth = max(read_bandwidth(python, working_set).values())
     process = process_floor(python, work)
     parts = {"process (interpreter, numba, one cached kernel)": process,
              f"sample paths, {path_bytes / 1e9:.1f} GB": path_bytes / 1e9 / bandwidth,
              f"weight side and Cholesky, {weight_bytes / 1e9:.1f} GB": weight_bytes / 1e9 / bandwidth,
              "file write (measured)": write}
     total = sum(parts.values())
-    print(f"W1's floor at {bandwidth:.1f} GB/s of reads on all cores (measured now):")
+    print(f"W1's floor at {bandwidth:.1f} GB/s of reads on all cores over {working_set / 1e6:.0f} MB (measured now):")
     for what, seconds in parts.items():
         print(f"  {what:<50}{seconds:>6.2f}s")
     print(f"  {'floor':<50}{total:>6.2f}s  target <= {TARGETS['warm W1']:g} s; warm W1 is {warm / total:.1f} x it")
@@ -191,7 +198,7 @@ def main() -> None:
                                  check=True, capture_output=True, text=True).stdout.split()
             rows["W1 solve (in process)"].append(float(out[0]))
             rows["file write"].append(float(out[1]))
-            path_bytes, weight_bytes = float(out[2]), float(out[3])
+            path_bytes, weight_bytes, working_set = float(out[2]), float(out[3]), float(out[4])
             rows["help"].append(timed([dmft, "--help"], env, work))
             print(f"run {repeat + 1}/{args.repeats} done", file=sys.stderr)
 
@@ -209,7 +216,7 @@ def main() -> None:
                 target = f"{share:.0%} (<= 10%)"
             met = "" if name not in TARGETS else ("  met" if median <= TARGETS[name] else "  NOT met")
             print(f"{name:<24}{median:>8.2f}s{runs:>28}{target:>16}{met}")
-        floor(python, work, path_bytes, weight_bytes, statistics.median(rows["file write"]),
+        floor(python, work, path_bytes, weight_bytes, working_set, statistics.median(rows["file write"]),
               statistics.median(rows["warm W1"]))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -124,12 +124,16 @@ def targets(samples: int, precision: str, repeats: int, memory_window: float) ->
           "(N_s N + N^2: between 1 and 2)")
     print(f"W1 (N = 1000): {rows[1000]['wall']:.2f} s (target <= 1.5 s)")
     print(f"W2 (N = 4000): {rows[4000]['wall']:.2f} s, {rows[4000]['peak_mb'] / 1024:.2f} GB (target <= 30 s, <= 8 GB)")
-    # The machine's speed drifts: read the times against its bandwidth now.
-    rate = max(read_bandwidth(sys.executable).values())
+    # The machine's speed drifts: read the times against its bandwidth now, at the size of
+    # the run's paths (a cache holds small ones).
+    from dmft.solvers.population import Population
+
     for name, steps in (("W1", 1000), ("W2", 4000)):
+        size = Population.memory_bytes(samples, steps, "probe", 1, precision)
+        rate = max(read_bandwidth(sys.executable, size).values())
         least = floor_bytes(steps, samples, precision) / 1e9 / rate
-        print(f"{name}'s floor at {rate:.1f} GB/s of reads on all cores (measured now): {least:.2f} s; "
-              f"the march took {rows[steps]['wall'] / least:.1f} x it")
+        print(f"{name}'s floor at {rate:.1f} GB/s of reads on all cores over {size / 1e6:.0f} MB (measured now): "
+              f"{least:.2f} s; the march took {rows[steps]['wall'] / least:.1f} x it")
     if memory_window > 0:
         # The same draws with the window: the differences are the window's error alone.
         row = run_case(4000, "march", samples, precision, 1, memory_window=memory_window, save_to=window_file)

@@ -2,9 +2,9 @@
 bandwidth (``read_bandwidth``) and the cost of a process that only loads one numba kernel
 (``process_floor``). Shared by ``bench_solver.py`` and ``bench_cli.py``.
 
-The VM this project is measured on drifts: its read bandwidth has been 33-37 GB/s in
-some hours and 13-25 GB/s in others (docs/performance.md), so a benchmark reads its wall
-times against the bandwidth measured in the same run.
+The VM this project is measured on drifts, and its host has changed (reads beyond the
+caches at 33-37 GB/s on the AMD host, 23-25 GB/s on the Intel one: docs/performance.md),
+so a benchmark reads its wall times against the bandwidth measured in the same run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 BANDWIDTH = r"""
-import json, time
+import json, sys, time
 import numba
 import numpy as np
 
@@ -32,16 +32,18 @@ def row_sums(x):
         out[i] = s
     return out
 
-x = np.ones((100_000, 1000), dtype=np.float32)  # 400 MB, far beyond the caches
+x = np.ones((max(int(float(sys.argv[1]) / 4000), 1), 1000), dtype=np.float32)
 row_sums(x)
+passes = max(int(2e9 / x.nbytes), 1)  # about 2 GB read per timing: small arrays many times
 rates = {}
 for threads in (1, numba.config.NUMBA_NUM_THREADS):
     numba.set_num_threads(threads)
     walls = []
     for _ in range(5):
         start = time.perf_counter()
-        row_sums(x)
-        walls.append(time.perf_counter() - start)
+        for _ in range(passes):
+            row_sums(x)
+        walls.append((time.perf_counter() - start) / passes)
     rates[threads] = x.nbytes / min(walls) / 1e9
 print(json.dumps(rates))
 """
@@ -60,10 +62,16 @@ plus_one(1)
 """
 
 
-def read_bandwidth(python: str) -> dict[int, float]:
-    """Streaming read bandwidth in GB/s on one thread and on all of numba's, measured in a
-    new process of ``python`` (the best of five passes over 400 MB)."""
-    output = subprocess.run([python, "-c", BANDWIDTH], check=True, capture_output=True, text=True).stdout
+def read_bandwidth(python: str, size: float = 400e6) -> dict[int, float]:
+    """Streaming read bandwidth in GB/s on one thread and on all of numba's, over an array
+    of ``size`` bytes, measured in a new process of ``python`` (the best of five timings).
+
+    The default, 400 MB, is beyond every cache: memory's bandwidth. A run whose data fit
+    in the last-level cache reads faster (twice as fast on the Intel host of
+    docs/performance.md up to 60 MB), so a floor takes the bandwidth at the run's own size.
+    """
+    output = subprocess.run([python, "-c", BANDWIDTH, str(size)], check=True, capture_output=True,
+                            text=True).stdout
     return {int(threads): rate for threads, rate in json.loads(output.strip().splitlines()[-1]).items()}
 
 
