@@ -79,7 +79,8 @@ def load_config(path: str | None) -> dict[str, Any]:
     return flat
 
 
-def split_options(given: dict[str, Any], config: dict[str, Any], solver_keys: tuple[str, ...]):
+def split_options(given: dict[str, Any], config: dict[str, Any], solver_keys: tuple[str, ...]
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Merge config and command line (command line wins) into (problem, solver) keyword dicts."""
     from .problem import PROBLEM_KEYS
 
