@@ -28,6 +28,7 @@ import tempfile
 import numpy as np
 
 from dmft.options import DEFAULT_PRECISION, PRECISIONS
+from dmft.solvers.population import Population
 
 from machine import cpu_model, read_bandwidth
 
@@ -126,8 +127,6 @@ def targets(samples: int, precision: str, repeats: int, memory_window: float) ->
     print(f"W2 (N = 4000): {rows[4000]['wall']:.2f} s, {rows[4000]['peak_mb'] / 1024:.2f} GB (target <= 30 s, <= 8 GB)")
     # The machine's speed drifts: read the times against its bandwidth now, at the size of
     # the run's paths (a cache holds small ones).
-    from dmft.solvers.population import Population
-
     for name, steps in (("W1", 1000), ("W2", 4000)):
         size = Population.memory_bytes(samples, steps, "probe", 1, precision)
         rate = max(read_bandwidth(sys.executable, size).values())
@@ -148,8 +147,6 @@ def floor_bytes(steps: int, samples: int, precision: str) -> float:
     """The bytes one march of one subpopulation must read at least: every stored path value
     once per later step, and the four triangles of the weight side and the Cholesky row,
     4 N^3 bytes (docs/performance.md, "Where the floor is")."""
-    from dmft.solvers.population import Population
-
     paths = Population.memory_bytes(samples, steps, "probe", 1, precision)
     return paths * steps / 2 + 4 * steps**3
 
