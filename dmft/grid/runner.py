@@ -35,10 +35,10 @@ def compile_kernels(points: list[Any], threads: int | None) -> None:
 
     variants = set()
     for point in points:
-        flat = point.options.flat()
+        options = point.options
         try:
-            variant = (flat["precision"], flat["response"], flat["replicas"],
-                       RunKernels.of(point.problem, point.options, threads))
+            variant = (options.precision, options.response, options.replicas,
+                       RunKernels.of(point.problem, options, threads))
             if variant not in variants:
                 variants.add(variant)
                 compile_for_run(point.problem, point.options, threads=threads)
