@@ -6,7 +6,10 @@ line on stderr and exit status 2, and leaves no partial output file behind.
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
+import importlib
 import logging
 import sys
 import time
@@ -118,6 +121,40 @@ def one_line_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def imports_first(*modules: str) -> Callable:
+    """Import ``modules`` before the command runs, with Python's cyclic garbage collector
+    off, and keep what is then alive out of its reach while the command runs
+    (``gc.freeze``), and again at exit.
+
+    The collector otherwise walks all of numpy's, numba's, scipy's and h5py's objects
+    (some 170,000) at every full collection: many times while they import, and again as
+    the interpreter ends, for nothing, since they live as long as the process
+    (docs/performance.md, "The process around the solve"). The command's own imports of
+    these modules then cost nothing. A process that goes on after the command (a test's)
+    collects as before.
+    """
+    def decorate(command: Callable) -> Callable:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            gc.disable()
+            try:
+                for name in modules:
+                    importlib.import_module(name)
+            finally:
+                gc.freeze()
+                gc.enable()
+            atexit.unregister(gc.freeze)  # once, however many commands ran
+            atexit.register(gc.freeze)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                gc.unfreeze()
+
+        return wrapper
+
+    return decorate
+
+
 class StepProgress:
     """A click progress bar fed by ``progress(done, total)`` callbacks; silent when not a terminal."""
 
@@ -169,6 +206,7 @@ def main() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @one_line_errors
+@imports_first("dmft.io", "dmft.solvers", "dmft.warmup")
 def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
     """Solve the DMFT and write the solution to an HDF5 file."""
     from .io import save
@@ -202,6 +240,7 @@ def solve(config: str | None, output: str, overwrite: bool, quiet: bool, **given
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes compiling at once (numba compiles on one core each).")
 @one_line_errors
+@imports_first("dmft.warmup")
 def compile_command(everything: bool, jobs: int) -> None:
     """Compile the numba kernels now (or check they load from the cache), so that no later run waits.
 
@@ -248,6 +287,7 @@ def _simulation_config(path: str | None) -> dict[str, Any]:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @one_line_errors
+@imports_first("dmft.io", "dmft.simulate")
 def simulate(config: str | None, output: str, overwrite: bool, quiet: bool, **given: Any) -> None:
     """Simulate the algorithm at finite dimension d and write means and errors to an HDF5 file."""
     from .io import save
@@ -277,6 +317,7 @@ def simulate(config: str | None, output: str, overwrite: bool, quiet: bool, **gi
 @click.option("--max-z", type=float, default=4.0, show_default=True,
               help="Fail (exit 1) when a z-score reaches this.")
 @one_line_errors
+@imports_first("dmft.compare")
 def compare(dmft_file: str, simulation_file: str, plot: str | None, max_z: float) -> None:
     """Compare a `dmft solve` file with a `dmft simulate` file of the same problem.
 
@@ -316,6 +357,7 @@ def compare(dmft_file: str, simulation_file: str, plot: str | None, max_z: float
 @click.option("--retry-failed", is_flag=True, help="Recompute the points recorded as failed.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress display.")
 @one_line_errors
+@imports_first("dmft.grid")
 def grid(config: str, output: str, workers: int | None, scheduler: str | None, overwrite: bool,
          retry_failed: bool, quiet: bool) -> None:
     """Solve the DMFT on every point of the parameter grid in CONFIG (TOML).
@@ -368,6 +410,7 @@ def grid(config: str, output: str, workers: int | None, scheduler: str | None, o
                                "(heat map with contour lines, and its standard error).")
 @click.option("--time", "at_time", type=float, help="With --z: the observable at this time instead of the final one.")
 @one_line_errors
+@imports_first("dmft.plots")
 def plot(file: str, output_dir: str | None, x: str | None, y: str | None, hue: str | None,
          point: int | None, z: str | None, at_time: float | None) -> None:
     """Write the standard figures of a `dmft solve`, `dmft simulate` or `dmft grid` FILE as PNG.
@@ -401,6 +444,7 @@ def plot(file: str, output_dir: str | None, x: str | None, y: str | None, hue: s
                    "instead of one row per point.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @one_line_errors
+@imports_first("dmft.labelled")
 def export(file: str, output: str, file_format: str | None, time_series: bool, overwrite: bool) -> None:
     """Write a `dmft solve`, `dmft simulate` or `dmft grid` FILE as NetCDF or CSV, for pandas, R or plotting tools.
 
@@ -440,6 +484,7 @@ def export(file: str, output: str, file_format: str | None, time_series: bool, o
 @click.option("--write", is_flag=True, help="Store the estimate in FILE as a group `fdt`.")
 @click.option("--overwrite", is_flag=True, help="With --write: replace an existing `fdt` group.")
 @one_line_errors
+@imports_first("dmft.fdt", "dmft.plots.fdt")
 def teff(file: str, final_times: tuple[float, ...], lag_window: tuple[float, float] | None, average_over: float,
          through_origin: bool, connected: bool, tolerance: float, as_json: bool, plot_path: str | None, write: bool,
          overwrite: bool) -> None:
@@ -493,6 +538,7 @@ class _EchoHandler(logging.Handler):
 @click.option("--list", "list_names", is_flag=True, help="List the claims and figures that can be reproduced.")
 @click.option("--quiet", "-q", is_flag=True, help="No line per solved or simulated point on stderr.")
 @one_line_errors
+@imports_first("dmft.reproduce")
 def reproduce(name: str | None, output: str | None, quick: bool, list_names: bool, quiet: bool) -> None:
     """Reproduce one of the papers' claims (or one of its figures): DMFT against simulation, with a verdict.
 

@@ -244,3 +244,22 @@ def test_python_dash_m_dmft_runs_the_command_line():
 
     completed = subprocess.run([sys.executable, "-m", "dmft", "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and dmft.__version__ in completed.stdout
+
+
+def test_commands_leave_the_garbage_collector_as_they_found_it(tmp_path, monkeypatch):
+    """Commands keep the numeric stack's objects out of the cyclic collector's reach while
+    they run, and again at exit (``cli.imports_first``). A process that goes on after a
+    command, as this one does, must collect as before: this fails if a command, finished
+    or failed, leaves the collector off or objects frozen (cycles would never be freed),
+    or adds its exit hook once per command."""
+    import atexit
+    import gc
+
+    hooks = []  # atexit's registry, as seen through its two functions
+    monkeypatch.setattr(atexit, "register", hooks.append)
+    monkeypatch.setattr(atexit, "unregister", lambda function: [hooks.remove(f) for f in list(hooks) if f == function])
+    for name, extra in (("a", ()), ("b", ("--dt", "-1")), ("c", ())):
+        result = run("solve", "--output", str(tmp_path / f"{name}.h5"), *SMALL, *extra)
+        assert result.exit_code == (2 if extra else 0), result.output
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        assert hooks.count(gc.freeze) == 1
