@@ -129,9 +129,9 @@ def imports_first(*modules: str) -> Callable:
     The collector otherwise walks all of numpy's, numba's, scipy's and h5py's objects
     (some 170,000) at every full collection: many times while they import, and again as
     the interpreter ends, for nothing, since they live as long as the process
-    (docs/performance.md, "The process around the solve"). The command's own imports of
-    these modules then cost nothing. A process that goes on after the command (a test's)
-    collects as before.
+    (docs/performance.md, "December 2026: the process around the solve"). The command's
+    own imports of these modules then cost nothing. A process that goes on after the
+    command (a test's) collects as before.
     """
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
