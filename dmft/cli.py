@@ -131,11 +131,14 @@ def imports_first(*modules: str) -> Callable:
     the interpreter ends, for nothing, since they live as long as the process
     (docs/performance.md, "December 2026: the process around the solve"). The command's
     own imports of these modules then cost nothing. A process that goes on after the
-    command (a test's) collects as before.
+    command (a test's) collects as before; one whose collector is off, or has objects
+    frozen, manages it itself, and the command leaves it alone.
     """
     def decorate(command: Callable) -> Callable:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not gc.isenabled() or gc.get_freeze_count():
+                return command(*args, **kwargs)
             gc.disable()
             try:
                 for name in modules:

@@ -251,7 +251,8 @@ def test_commands_leave_the_garbage_collector_as_they_found_it(tmp_path, monkeyp
     they run, and again at exit (``cli.imports_first``). A process that goes on after a
     command, as this one does, must collect as before: this fails if a command, finished
     or failed, leaves the collector off or objects frozen (cycles would never be freed),
-    or adds its exit hook once per command."""
+    or adds its exit hook once per command, or turns on a collector the process had
+    turned off."""
     import atexit
     import gc
 
@@ -263,3 +264,10 @@ def test_commands_leave_the_garbage_collector_as_they_found_it(tmp_path, monkeyp
         assert result.exit_code == (2 if extra else 0), result.output
         assert gc.isenabled() and gc.get_freeze_count() == 0
         assert hooks.count(gc.freeze) == 1
+    # A process that manages the collector itself is left as it was.
+    gc.disable()
+    try:
+        assert run("solve", "--output", str(tmp_path / "d.h5"), *SMALL).exit_code == 0
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
